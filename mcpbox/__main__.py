@@ -1,0 +1,3 @@
+from mcpbox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The command line: one function per subcommand, and the edge where errors become one line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mcpbox import __version__
+from mcpbox.errors import EXIT_CONFIG, EXIT_USAGE, McpboxError
+
+EPILOG = """\
+exit status of 'run': the server's own, or
+  125  the profile or the command line is wrong
+  126  this host cannot build the sandbox (see 'mcpbox doctor')
+  127  the server's command was not found
+  137  mcpbox stopped the server for crossing a limit (the reason is on stderr)
+
+examples:
+  mcpbox run -- /opt/mcp/venv/bin/mcp-server-time
+  mcpbox run --profile filesystem -- ~/mcp/node_modules/.bin/mcp-server-filesystem ~/projects
+  mcpbox check filesystem
+  mcpbox doctor
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcpbox",
+        description="Run a local MCP server in a sandbox and relay its stdio, filtered by a profile.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mcpbox {__version__}")
+    commands = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", help="start an MCP server in the sandbox and relay its stdio",
+        description="Start COMMAND in the sandbox described by the profile and relay its stdin/stdout. "
+                    "Put this in your MCP client's config in place of the server's command.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--profile", "-p", default="default", metavar="PROFILE",
+                     help="a profile file, or a name looked up in ~/.config/mcpbox/profiles/ and then in "
+                          "mcpbox's shipped profiles (default: %(default)s: no network, no host files, "
+                          "sampling denied)")
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
+                     help="the server to run; overrides the profile's [server] command")
+
+    check = commands.add_parser("check", help="validate a profile and say what it grants",
+                                description="Validate PROFILE and print, in plain words, what it grants.")
+    check.add_argument("profile", metavar="PROFILE", help="a profile file or name")
+
+    commands.add_parser("doctor", help="check that this host can build the sandbox",
+                        description="Check bwrap, user namespaces, AppArmor, seccomp, Landlock and cgroups, "
+                                    "and say which mechanism holds each limit on this host.")
+    commands.add_parser("profiles", help="list the profiles mcpbox can find")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except McpboxError as error:
+        print(f"mcpbox: {error}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # the CLI edge: a person gets one line, a developer can ask for more
+        if os.environ.get("MCPBOX_DEBUG"):
+            raise
+        print(f"mcpbox: internal error: {type(error).__name__}: {error} "
+              "(set MCPBOX_DEBUG=1 for details, and please report it)", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.subcommand == "run":
+        from mcpbox import launch
+
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        return launch.run(args.profile, command)
+    if args.subcommand == "check":
+        from mcpbox import explain, profile
+
+        loaded = profile.load(args.profile)
+        print("\n".join(explain.describe(loaded)))
+        return 0
+    if args.subcommand == "doctor":
+        from mcpbox.sandbox import host
+
+        return host.doctor()
+    if args.subcommand == "profiles":
+        from mcpbox import explain
+
+        print("\n".join(explain.list_profiles()))
+        return 0
+    return EXIT_USAGE

@@ -1,0 +1,356 @@
+"""The only I/O in the relay: move bytes between the client, the relay and the sandbox.
+
+One selectors loop owns every pipe, the signals, the child's exit, the
+watchdog tick and the shutdown stages; nothing outlives `Pump.run`. It is a
+plain epoll loop rather than anyio because importing asyncio alone costs
+~45 ms here, most of mcpbox's start-up budget, and a message should cost one
+wake-up, one read and one write: data is written straight through and only
+what the peer cannot take yet is buffered, with reading paused (backpressure)
+while a buffer is over its high-water mark.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import selectors
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mcpbox.relay.passthrough import Output, Relay
+from mcpbox.relay.stderr import StderrLines
+from mcpbox.sandbox.spawn import Sandbox
+
+GRACE_SECONDS = 2.0  # after closing the server's stdin, and again after SIGTERM
+WATCHDOG_SECONDS = 0.5
+DRAIN_SECONDS = 5.0  # how long to keep flushing to a client that stopped reading, at the end
+HIGH_WATER = 4 * 1024 * 1024
+READ_SIZE = 1024 * 1024
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class Sink:
+    """A non-blocking output that writes through and buffers only what the peer cannot take yet."""
+
+    def __init__(self, fd: int, on_broken: Callable[[], None] | None = None) -> None:
+        self.fd = fd
+        self.pending = bytearray()
+        self.closed = False
+        self.close_when_drained = False
+        self._on_broken = on_broken
+
+    def send(self, data: bytes) -> None:
+        if self.closed or not data:
+            return
+        if self.pending:
+            self.pending += data
+            return
+        written = self._write(data)
+        if written < len(data):
+            self.pending += data[written:]
+
+    def flush(self) -> None:
+        if self.pending and not self.closed:
+            del self.pending[: self._write(self.pending)]
+        if not self.pending and self.close_when_drained:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.pending.clear()
+            os.close(self.fd)
+
+    def _write(self, data: bytes | bytearray) -> int:
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as error:
+            if error.errno not in (errno.EPIPE, errno.EBADF, errno.ECONNRESET):
+                raise
+            self.closed = True
+            self.pending.clear()
+            if self._on_broken is not None:
+                self._on_broken()
+            return len(data)
+
+
+@dataclass
+class Stop:
+    """Why the loop ended early, for the one line mcpbox writes about it."""
+
+    reason: str
+    status: int
+
+
+class Pump:
+    def __init__(self, sandbox: Sandbox, relay: Relay, check_limits: Callable[[], str | None],
+                 stderr_prefix: bytes, client_in: int = 0, client_out: int = 1) -> None:
+        self.sandbox = sandbox
+        self.relay = relay
+        self.check_limits = check_limits
+        self.stderr_lines = StderrLines(stderr_prefix)
+        process = sandbox.process
+        assert process.stdin and process.stdout and process.stderr
+        self.client_in = client_in
+        self.server_out = process.stdout.fileno()
+        self.server_err = process.stderr.fileno()
+        self.to_server = Sink(process.stdin.fileno())
+        self.to_client = Sink(client_out, self._client_gone)
+        self.selector = selectors.DefaultSelector()
+        self.status: int | None = None
+        self.stop: Stop | None = None
+        self.stage = "running"
+        self.deadline: float | None = None
+        self.open_sources = {self.client_in, self.server_out, self.server_err}
+        self.paused: set[int] = set()
+        self.always_ready: set[int] = set()  # a regular file or /dev/null as stdin: epoll refuses those
+
+    # -- setup and teardown -------------------------------------------------
+
+    def run(self) -> int:
+        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        previous_wakeup = signal.set_wakeup_fd(wake_write)
+        handlers = {sig: signal.signal(sig, _note) for sig in (signal.SIGCHLD, *STOP_SIGNALS)}
+        saved_flags = {fd: _set_nonblocking(fd) for fd in (self.client_in, self.to_client.fd)}
+        for fd in (self.server_out, self.server_err, self.to_server.fd):
+            _set_nonblocking(fd)
+        try:
+            self.selector.register(wake_read, selectors.EVENT_READ)
+            for fd in self.open_sources:
+                self._watch(fd)
+            self._reap()
+            self._loop(wake_read)
+        finally:
+            signal.set_wakeup_fd(previous_wakeup)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            for fd, flags in saved_flags.items():
+                try:
+                    fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+                except OSError:
+                    pass
+            self.selector.close()
+            os.close(wake_read)
+            os.close(wake_write)
+            self.sandbox.cgroups.remove()
+        assert self.status is not None
+        return self.stop.status if self.stop else self.status
+
+    def _loop(self, wake_read: int) -> None:
+        next_check = time.monotonic() + WATCHDOG_SECONDS
+        while not self._finished():
+            now = time.monotonic()
+            deadlines = [next_check] + ([self.deadline] if self.deadline else [])
+            self._update_interest()
+            timeout = 0.0 if self.always_ready - self.paused else max(0.0, min(deadlines) - now)
+            events = self.selector.select(timeout)
+            events += [(selectors.SelectorKey(None, fd, selectors.EVENT_READ, None), selectors.EVENT_READ)
+                       for fd in self.always_ready - self.paused]
+            for key, mask in events:
+                fd = key.fd
+                if fd == wake_read:
+                    self._signals(wake_read)
+                elif mask & selectors.EVENT_WRITE:
+                    (self.to_server if fd == self.to_server.fd else self.to_client).flush()
+                if mask & selectors.EVENT_READ and fd != wake_read:
+                    self._read(fd)
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + WATCHDOG_SECONDS
+                if self.status is None:
+                    reason = self.check_limits()
+                    if reason:
+                        self._kill(Stop(reason, 128 + signal.SIGKILL))
+            if self.deadline is not None and now >= self.deadline:
+                self._advance_shutdown()
+
+    def _finished(self) -> bool:
+        if self.status is None:
+            return False
+        if self.server_out in self.open_sources or self.server_err in self.open_sources:
+            return False
+        if self.to_client.pending and not self.to_client.closed:
+            if self.stage != "draining":
+                self.stage, self.deadline = "draining", time.monotonic() + DRAIN_SECONDS
+            return False
+        return True
+
+    def _update_interest(self) -> None:
+        """Watch outputs with a backlog; pause inputs whose destination is over its high-water mark."""
+        for sink in (self.to_server, self.to_client):
+            wants_write = bool(sink.pending) and not sink.closed
+            registered = self.selector.get_map().get(sink.fd)
+            if wants_write and registered is None:
+                self.selector.register(sink.fd, selectors.EVENT_WRITE)
+            elif not wants_write and registered is not None:
+                self.selector.unregister(sink.fd)
+        for source, sink in ((self.client_in, self.to_server), (self.server_out, self.to_client)):
+            if source not in self.open_sources:
+                continue
+            full = len(sink.pending) > HIGH_WATER
+            if full and source not in self.paused:
+                if source not in self.always_ready:
+                    self.selector.unregister(source)
+                self.paused.add(source)
+            elif not full and source in self.paused:
+                self.paused.discard(source)
+                self._watch(source)
+
+    # -- data ---------------------------------------------------------------
+
+    def _read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if fd == self.server_err:
+            self._say_raw(self.stderr_lines.feed(data) if data else self.stderr_lines.close())
+        elif fd == self.server_out:
+            self._deliver(self.relay.from_server(data) if data else self.relay.server_gone())
+        elif data:
+            self._deliver(self.relay.from_client(data))
+        if not data:
+            self._close_source(fd)
+            if fd == self.client_in:
+                self._begin_shutdown()
+
+    def _deliver(self, output: Output) -> None:
+        for chunk in output.to_server:
+            self.to_server.send(chunk)
+        for chunk in output.to_client:
+            self.to_client.send(chunk)
+
+    def _watch(self, fd: int) -> None:
+        if fd in self.always_ready:
+            return
+        try:
+            self.selector.register(fd, selectors.EVENT_READ)
+        except PermissionError:
+            self.always_ready.add(fd)
+
+    def _close_source(self, fd: int) -> None:
+        if fd in self.open_sources:
+            self.open_sources.discard(fd)
+            if fd not in self.paused and fd not in self.always_ready:
+                self.selector.unregister(fd)
+            self.paused.discard(fd)
+            self.always_ready.discard(fd)
+            if fd != self.client_in:
+                os.close(fd)
+
+    def _say_raw(self, text: bytes) -> None:
+        if text:
+            try:
+                os.write(2, text)
+            except OSError:
+                pass
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def _signals(self, wake_read: int) -> None:
+        try:
+            received = os.read(wake_read, 512)
+        except BlockingIOError:
+            return
+        for number in received:
+            if number == signal.SIGCHLD:
+                self._reap()
+            elif number in STOP_SIGNALS:
+                if self.stage == "running":
+                    self._begin_shutdown()
+                else:
+                    self._kill(None)
+
+    def _reap(self) -> None:
+        """Reap every child: bwrap, and anything orphaned onto mcpbox as subreaper."""
+        while True:
+            try:
+                pid, wait_status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.sandbox.process.pid:
+                code = os.waitstatus_to_exitcode(wait_status)
+                self.status = code if code >= 0 else 128 - code
+                self.sandbox.process.returncode = self.status
+                self.deadline = None
+                self.to_server.close()
+
+    def _begin_shutdown(self) -> None:
+        """Client gone (or asked to stop): close the server's stdin and give it time to exit."""
+        if self.stage != "running" or self.status is not None:
+            return
+        self.stage = "closing"
+        self.to_server.close_when_drained = True
+        self.to_server.flush()
+        self.deadline = time.monotonic() + GRACE_SECONDS
+
+    def _advance_shutdown(self) -> None:
+        if self.status is not None or self.stage == "draining":
+            self.to_client.close()
+            self.deadline = None
+            return
+        if self.stage == "closing":
+            self.stage = "terminating"
+            self.to_server.close()
+            server = _first_child(self.sandbox.init_pid)
+            if server is not None:
+                _signal_group(server, signal.SIGTERM)
+            self.deadline = time.monotonic() + GRACE_SECONDS
+        else:
+            self._kill(None)
+
+    def _kill(self, stop: Stop | None) -> None:
+        """SIGKILL the sandbox's init: the kernel then kills everything in its PID namespace."""
+        if stop is not None and self.stop is None:
+            self.stop = stop
+            self._say_raw(f"mcpbox: {stop.reason}; the server was stopped\n".encode())
+        self.stage = "killed"
+        self.deadline = None
+        for pid in (self.sandbox.init_pid, self.sandbox.process.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _client_gone(self) -> None:
+        self._close_source(self.client_in)
+        self._begin_shutdown()
+
+
+def _note(signum: int, frame: object) -> None:
+    """Signals only wake the loop (through the wakeup fd); the loop acts on them."""
+
+
+def _set_nonblocking(fd: int) -> int:
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    return flags
+
+
+def _first_child(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            children = handle.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """The server leads its own session (bwrap --new-session), so its group is its pid."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,49 @@
+"""The server's stderr, as the user sees it: one prefixed line per line, within a budget.
+
+A server may write anything to stderr, so a line is cut at a maximum length
+(the rest of it dropped) and the whole stream is capped; the user is told
+when either happens.
+"""
+
+from __future__ import annotations
+
+LINE_MAX = 8192
+TOTAL_MAX = 16 * 1024 * 1024
+
+
+class StderrLines:
+    def __init__(self, prefix: bytes, line_max: int = LINE_MAX, total_max: int = TOTAL_MAX) -> None:
+        self._prefix = prefix
+        self._line_max = line_max
+        self._budget = total_max
+        self._partial = b""
+        self._skipping = False  # inside the unseen rest of a line that was cut
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        self._partial += data
+        while (newline := self._partial.find(b"\n")) >= 0:
+            line, self._partial = self._partial[:newline], self._partial[newline + 1:]
+            if self._skipping:
+                self._skipping = False
+            else:
+                out.append(self._emit(line))
+        if len(self._partial) > self._line_max:
+            if not self._skipping:
+                out.append(self._emit(self._partial[: self._line_max] + b" [line cut by mcpbox]"))
+            self._skipping = True
+            self._partial = b""
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        rest, self._partial = self._partial, b""
+        return self._emit(rest) if rest and not self._skipping else b""
+
+    def _emit(self, line: bytes) -> bytes:
+        if self._budget <= 0:
+            return b""
+        text = self._prefix + line.rstrip(b"\r") + b"\n"
+        self._budget -= len(text)
+        if self._budget <= 0:
+            text += self._prefix + b"[mcpbox: the server's stderr exceeded its budget; the rest is dropped]\n"
+        return text

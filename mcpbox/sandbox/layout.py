@@ -1,0 +1,202 @@
+"""What the sandbox looks like: mounts, environment, user. Pure: values in, bwrap argv out.
+
+The host facts it needs (which /etc entries exist, where the runtime lives) are
+gathered by `host_facts()`; everything else here is a function of values, so
+the layout can be tested and reasoned about without a process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from mcpbox.profile import Profile, expand_path
+from mcpbox.sandbox.resolve import Command
+
+MIB = 1024 * 1024
+SYSTEM_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+ETC_ALWAYS = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "alternatives", "os-release",
+    "mime.types", "protocols", "services", "nsswitch.conf", "locale.alias", "locale.conf",
+)
+ETC_NETWORK = ("resolv.conf", "hosts", "gai.conf", "ssl", "ca-certificates", "ca-certificates.conf",
+               "pki", "host.conf")
+BASE_PATH = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+@dataclass(frozen=True)
+class SandboxUser:
+    uid: int
+    gid: int
+    name: str
+    home: str  # the host user's home path; in the sandbox a private tmpfs
+    fresh: bool  # a uid of its own (mcpbox runs as root) rather than the caller's
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """The few host details the layout depends on, gathered once per launch."""
+
+    cwd: str
+    environ: dict[str, str]
+    system_dirs: dict[str, str | None]  # /bin etc.: symlink target, or None for a real directory
+    etc: dict[str, str | None]  # /etc entries present: symlink target, or None to bind
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str
+    dest: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Layout:
+    binds: list[Bind]
+    tmpfs: list[tuple[str, int]]  # (mount point, size in bytes)
+    symlinks: list[tuple[str, str]]  # (target, link)
+    files: list[tuple[str, bytes]]  # (path, content) generated for the sandbox
+    env: dict[str, str]
+    cwd: str
+    network: bool
+    command: list[str]
+    extra_args: list[str] = field(default_factory=list)
+
+
+def host_facts(network: bool) -> HostFacts:
+    system_dirs: dict[str, str | None] = {}
+    for name in SYSTEM_DIRS:
+        path = "/" + name
+        if os.path.islink(path):
+            system_dirs[name] = os.readlink(path)
+        elif os.path.isdir(path):
+            system_dirs[name] = None
+    etc: dict[str, str | None] = {}
+    for name in ETC_ALWAYS + (ETC_NETWORK if network else ()):
+        path = "/etc/" + name
+        if os.path.islink(path):
+            etc[name] = os.readlink(path)
+        elif os.path.exists(path):
+            etc[name] = None
+    return HostFacts(os.getcwd(), dict(os.environ), system_dirs, etc)
+
+
+def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser) -> Layout:
+    sandbox, limits = profile.sandbox, profile.limits
+    binds = [Bind("/usr", "/usr")]
+    symlinks: list[tuple[str, str]] = []
+    for name, target in facts.system_dirs.items():
+        if target is None:
+            binds.append(Bind("/" + name, "/" + name))
+        else:
+            symlinks.append((target, "/" + name))
+    for name, target in facts.etc.items():
+        if target is None:
+            binds.append(Bind("/etc/" + name, "/etc/" + name))
+        else:
+            symlinks.append((target, "/etc/" + name))
+    binds += [Bind(path, path) for path in command.needs.binds]
+    for key, writable in (("read_only", False), ("read_write", True)):
+        for entry in getattr(sandbox, key):
+            path = expand_path(entry, facts.cwd)
+            binds.append(Bind(path, path, writable))
+    files = [
+        ("/etc/passwd", f"{user.name}:x:{user.uid}:{user.gid}::{user.home}:/bin/sh\n".encode()),
+        ("/etc/group", f"{user.name}:x:{user.gid}:\n".encode()),
+        ("/etc/hostname", b"mcpbox\n"),
+    ]
+    if not sandbox.network:
+        files.append(("/etc/hosts", b"127.0.0.1 localhost mcpbox\n::1 localhost\n"))
+    tmp_size = limits.tmp_mb * MIB
+    return Layout(
+        binds=_merge(binds),
+        tmpfs=[("/tmp", tmp_size), (user.home, tmp_size)],
+        symlinks=symlinks,
+        files=files,
+        env=_environment(profile, command, facts, user),
+        cwd=_working_directory(binds, facts.cwd, user.home),
+        network=sandbox.network,
+        command=command.argv,
+    )
+
+
+def _merge(binds: list[Bind]) -> list[Bind]:
+    """One bind per destination (writable wins), parents before children so none is hidden."""
+    by_dest: dict[str, Bind] = {}
+    for bind in binds:
+        known = by_dest.get(bind.dest)
+        if known is None or (bind.writable and not known.writable):
+            by_dest[bind.dest] = bind
+    return sorted(by_dest.values(), key=lambda b: (b.dest.count("/"), b.dest))
+
+
+def _environment(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser) -> dict[str, str]:
+    """A fresh environment: the runtime's needs, caches in the private home, the profile's names."""
+    home = user.home
+    env = {
+        "PATH": ":".join([*command.needs.path_dirs, *BASE_PATH]),
+        "HOME": home,
+        "USER": user.name,
+        "LOGNAME": user.name,
+        "TMPDIR": "/tmp",
+        "XDG_CACHE_HOME": f"{home}/.cache",
+        "XDG_CONFIG_HOME": f"{home}/.config",
+        "XDG_DATA_HOME": f"{home}/.local/share",
+        "npm_config_cache": f"{home}/.npm",
+        "UV_CACHE_DIR": f"{home}/.cache/uv",
+        "PIP_CACHE_DIR": f"{home}/.cache/pip",
+    }
+    for name in profile.sandbox.env:
+        if name in facts.environ:
+            env[name] = facts.environ[name]
+    return env
+
+
+def _working_directory(binds: list[Bind], cwd: str, home: str) -> str:
+    """The host working directory when the profile grants it, else the private home."""
+    granted = any(b.dest == cwd or cwd.startswith(b.dest.rstrip("/") + "/") for b in binds
+                  if b.dest not in ("/usr",) and not b.dest.startswith("/etc/"))
+    return cwd if granted else home
+
+
+def bwrap_argv(layout: Layout, bwrap: str, fds: "BwrapFds") -> list[str]:
+    """The full bwrap command line; every fd it names is opened by the caller."""
+    argv = [
+        bwrap,
+        "--unshare-all", "--unshare-user", "--unshare-cgroup", "--disable-userns",
+        "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "mcpbox",
+    ]
+    if layout.network:
+        argv.append("--share-net")
+    # bwrap mounts in order: parents first, and on one path a tmpfs before what goes into it.
+    mounts: list[tuple[int, str, int, list[str]]] = []
+    for path, size in layout.tmpfs:
+        mounts.append((path.count("/"), path, 0, ["--size", str(size), "--tmpfs", path]))
+    for bind in layout.binds:
+        option = "--bind" if bind.writable else "--ro-bind"
+        mounts.append((bind.dest.count("/"), bind.dest, 1, [option, bind.source, bind.dest]))
+    for (path, _), fd in zip(layout.files, fds.files, strict=True):
+        mounts.append((path.count("/"), path, 2, ["--ro-bind-data", str(fd), path]))
+    for target, link in layout.symlinks:
+        mounts.append((link.count("/"), link, 3, ["--symlink", target, link]))
+    for *_, words in sorted(mounts, key=lambda m: m[:3]):
+        argv += words
+    argv += ["--proc", "/proc", "--dev", "/dev", "--clearenv"]
+    for name, value in layout.env.items():
+        argv += ["--setenv", name, value]
+    argv += [
+        "--chdir", layout.cwd,
+        "--seccomp", str(fds.seccomp),
+        "--info-fd", str(fds.info),
+        "--block-fd", str(fds.block),
+        "--", *layout.command,
+    ]
+    return argv
+
+
+@dataclass(frozen=True)
+class BwrapFds:
+    seccomp: int
+    info: int
+    block: int
+    files: list[int]

@@ -1,0 +1,42 @@
+"""Resource limits the kernel enforces, so that no burst outruns a polling watchdog.
+
+RLIMIT_NPROC is counted per user in each user namespace and charged up the
+chain: set before the sandbox's user namespace exists, it would count every
+process of the caller's uid. So it is set before exec only when the sandbox
+has a uid of its own (mcpbox runs as root), and otherwise applied with
+prlimit to the sandbox's first process while bwrap waits on its block fd.
+Memory goes to a memory cgroup where one can be made, else RLIMIT_DATA;
+never RLIMIT_AS, which breaks Node's WebAssembly reservations.
+"""
+
+from __future__ import annotations
+
+import resource
+
+from mcpbox.profile import Limits
+
+MIB = 1024 * 1024
+BWRAP_PROCESSES = 2  # bwrap's own monitor and the sandbox's init share the sandbox's uid
+
+
+def rlimits(limits: Limits, memory_in_cgroup: bool) -> list[tuple[int, int]]:
+    values = [
+        (resource.RLIMIT_NPROC, limits.processes + BWRAP_PROCESSES),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * MIB),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if not memory_in_cgroup:
+        values.append((resource.RLIMIT_DATA, limits.memory_mb * MIB))
+    return values
+
+
+def apply_here(values: list[tuple[int, int]]) -> None:
+    for kind, value in values:
+        resource.setrlimit(kind, (value, value))
+
+
+def apply_to(pid: int, values: list[tuple[int, int]]) -> None:
+    for kind, value in values:
+        resource.prlimit(pid, kind, (value, value))

@@ -1,0 +1,181 @@
+"""What a command needs from the host to start: its executable, interpreter and package tree.
+
+A server is a venv console script, a node package behind `node_modules/.bin`,
+a script given to an interpreter, or a single binary. Each needs a few host
+paths bound read-only (the venv and its base interpreter, the whole
+`node_modules` tree, the script file) and nothing more. A path is widened to a
+prefix only when the prefix is not a place that holds the user's secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcpbox.errors import CommandNotFound
+
+SYSTEM_PREFIX = "/usr"
+SECRET_NAMES = frozenset({
+    ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".config", ".netrc", ".password-store",
+    ".pki", ".git-credentials", ".local", ".mozilla", ".npmrc", ".pypirc", ".vault-token",
+})
+NEVER_WIDEN = frozenset({"/", "/home", "/root", "/etc", "/tmp", "/var", "/run", "/proc", "/sys", "/dev",
+                         "/opt", "/srv", "/mnt", "/media", "/usr/local", "/var/tmp"})
+INTERPRETER = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|node|nodejs|bun|deno|perl[0-9.]*|ruby[0-9.]*|"
+                         r"bash|sh|dash|zsh)$")
+NO_SCRIPT_OPTIONS = frozenset({"-m", "-c", "-e", "-p", "--eval", "--print", "-"})
+
+
+@dataclass
+class Needs:
+    """Host paths a command needs read-only, and directories to put first on its PATH."""
+
+    binds: list[str] = field(default_factory=list)
+    path_dirs: list[str] = field(default_factory=list)
+
+    def bind(self, path: str) -> None:
+        if path != SYSTEM_PREFIX and not path.startswith(SYSTEM_PREFIX + "/") and path not in self.binds:
+            self.binds.append(path)
+
+    def put_on_path(self, directory: str) -> None:
+        if not directory.startswith(SYSTEM_PREFIX + "/") and directory not in self.path_dirs:
+            self.path_dirs.append(directory)
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]  # argv[0] is the absolute path of the executable
+    needs: Needs
+
+
+def find_executable(name: str, search_path: str | None) -> str:
+    if os.sep in name:
+        path = os.path.abspath(os.path.expanduser(name))
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        reason = "is not executable" if os.path.isfile(path) else "does not exist"
+        raise CommandNotFound(f"command {name!r} {reason}")
+    found = shutil.which(name, path=search_path)
+    if found is None:
+        raise CommandNotFound(
+            f"command {name!r} is not on PATH ({search_path or 'empty'}); give its absolute path"
+        )
+    return os.path.abspath(found)
+
+
+def resolve(argv: list[str], home: str, search_path: str | None) -> Command:
+    executable = find_executable(argv[0], search_path)
+    needs = Needs()
+    _add_program(executable, needs, home, search_path, depth=0)
+    name = os.path.basename(os.path.realpath(executable))
+    if INTERPRETER.match(name):
+        script = _script_argument(argv[1:])
+        if script is not None:
+            _add_tree(os.path.abspath(script), needs, home)
+    return Command([executable, *argv[1:]], needs)
+
+
+def _add_program(path: str, needs: Needs, home: str, search_path: str | None, depth: int) -> None:
+    """Bind an executable (its logical and real location) and, for a script, its interpreter."""
+    _add_tree(path, needs, home)
+    real = os.path.realpath(path)
+    if real != path:
+        _add_tree(real, needs, home)
+    needs.put_on_path(os.path.dirname(path))
+    interpreter = _shebang(real)
+    if interpreter is None or depth > 3:
+        return
+    program, *arguments = interpreter
+    if os.path.basename(program) == "env":
+        names = [a for a in arguments if not a.startswith("-") and "=" not in a]
+        if not names:
+            return
+        program = shutil.which(names[0], path=search_path) or ""
+        if not program:
+            raise CommandNotFound(f"{path} runs {names[0]!r}, which is not on PATH ({search_path})")
+    _add_program(os.path.abspath(program), needs, home, search_path, depth + 1)
+
+
+def _add_tree(path: str, needs: Needs, home: str) -> None:
+    """Bind the smallest tree that makes `path` work: a node_modules root, a venv, a bin/ prefix."""
+    if path == SYSTEM_PREFIX or path.startswith(SYSTEM_PREFIX + "/"):
+        return
+    parts = Path(path).parts
+    if "node_modules" in parts:
+        root = str(Path(*parts[: parts.index("node_modules") + 1]))
+        needs.bind(root if _may_widen(root, home) else path)
+        return
+    venv = _venv_root(path)
+    if venv is not None and _may_widen(venv, home):
+        needs.bind(venv)
+        base = _venv_base(venv)
+        if base is not None:
+            _add_tree(base, needs, home)
+        return
+    directory = os.path.dirname(path)
+    if os.path.basename(directory) == "bin":
+        prefix = os.path.dirname(directory)
+        if _may_widen(prefix, home):
+            needs.bind(prefix)
+            return
+    needs.bind(path)
+
+
+def _may_widen(directory: str, home: str) -> bool:
+    if directory in NEVER_WIDEN or directory == home or home.startswith(directory.rstrip("/") + "/"):
+        return False
+    try:
+        return not (SECRET_NAMES & set(os.listdir(directory)))
+    except OSError:
+        return False
+
+
+def _venv_root(path: str) -> str | None:
+    directory = os.path.dirname(path)
+    for candidate in (directory, os.path.dirname(directory)):
+        if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            return candidate
+    return None
+
+
+def _venv_base(venv: str) -> str | None:
+    """The real base interpreter of a venv, from the `home` line of its pyvenv.cfg."""
+    try:
+        lines = Path(venv, "pyvenv.cfg").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "home":
+            home_dir = os.path.realpath(value.strip())
+            for name in ("python3", "python"):
+                candidate = os.path.join(home_dir, name)
+                if os.path.exists(candidate):
+                    return os.path.realpath(candidate)
+    return None
+
+
+def _shebang(path: str) -> list[str] | None:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+    return words or None
+
+
+def _script_argument(arguments: list[str]) -> str | None:
+    """The script an interpreter is asked to run, if it is given as a file."""
+    for argument in arguments:
+        if argument in NO_SCRIPT_OPTIONS:
+            return None
+        if argument.startswith("-"):
+            continue
+        return argument if os.path.isfile(argument) else None
+    return None

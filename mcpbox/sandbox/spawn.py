@@ -1,0 +1,169 @@
+"""Start bwrap with a layout, hold it at its block fd, apply limits, release it.
+
+The server never runs as host root: as root, bwrap would map the sandbox to
+uid 0, so root-only files in any bind would be readable and RLIMIT_NPROC would
+not apply. mcpbox therefore gives the sandbox a uid of its own and drops to it
+before exec. Paths that uid cannot reach (a runtime under /root) are handed
+over first: in a private mount namespace of the child, each untraversable
+ancestor gets a tmpfs and the needed paths are bound back at the same place
+from descriptors opened while still root, so bwrap sees the same layout.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import pwd
+import stat
+import subprocess
+from dataclasses import dataclass
+
+from mcpbox.errors import SandboxError
+from mcpbox.sandbox import limits as rlimit
+from mcpbox.sandbox.cgroup import Cgroups
+from mcpbox.sandbox.layout import BwrapFds, Layout, SandboxUser, bwrap_argv
+
+FRESH_UID_BASE = 1_800_000_000  # + mcpbox's pid: unique while it runs, far from real accounts
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+
+
+@dataclass
+class Sandbox:
+    process: subprocess.Popen[bytes]
+    init_pid: int  # the sandbox's PID 1 (bwrap's init) as the host sees it; its death ends them all
+    cgroups: Cgroups
+
+
+def sandbox_user() -> SandboxUser:
+    home = os.path.expanduser("~")
+    uid = os.getuid()
+    if uid == 0:
+        fresh = FRESH_UID_BASE + os.getpid()
+        return SandboxUser(fresh, fresh, "mcpbox", home, fresh=True)
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = "mcpbox"
+    return SandboxUser(uid, os.getgid(), name, home, fresh=False)
+
+
+def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
+          limits: list[tuple[int, int]], cgroups: Cgroups) -> Sandbox:
+    seccomp_fd = _memfd("mcpbox-seccomp", bpf)
+    file_fds = [_memfd("mcpbox-file", content) for _, content in layout.files]
+    info_read, info_write = os.pipe()
+    block_read, block_write = os.pipe()
+    fds = BwrapFds(seccomp_fd, info_write, block_read, file_fds)
+    argv = bwrap_argv(layout, bwrap, fds)
+    handover = _untraversable(layout, user) if user.fresh else {}
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            pass_fds=[seccomp_fd, info_write, block_read, *file_fds],
+            process_group=0,
+            preexec_fn=_become(user, handover, limits) if user.fresh else None,
+        )
+    except OSError as error:
+        raise SandboxError(f"cannot start bwrap ({bwrap}): {error.strerror}; run 'mcpbox doctor'") from None
+    finally:
+        for fd in (seccomp_fd, info_write, block_read, *file_fds):
+            os.close(fd)
+    try:
+        info = _read_info(info_read)
+        if info is None:
+            process.wait()
+            message = process.stderr.read(4096).decode(errors="replace").strip() if process.stderr else ""
+            raise SandboxError(f"the sandbox could not start: {message or 'bwrap exited'}; run 'mcpbox doctor'")
+        init_pid = int(info["child-pid"])
+        for pid in (process.pid, init_pid):
+            cgroups.join(pid)
+        if not user.fresh:
+            rlimit.apply_to(init_pid, limits)
+        os.write(block_write, b"go")
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        cgroups.remove()
+        raise
+    finally:
+        os.close(info_read)
+        os.close(block_write)
+    return Sandbox(process, init_pid, cgroups)
+
+
+def _memfd(name: str, content: bytes) -> int:
+    fd = os.memfd_create(name, 0)
+    os.write(fd, content)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _read_info(fd: int) -> dict[str, int] | None:
+    """bwrap's --info-fd JSON, or None when bwrap died before writing it."""
+    data = b""
+    while not data.rstrip().endswith(b"}"):
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data)
+
+
+def _untraversable(layout: Layout, user: SandboxUser) -> dict[str, list[str]]:
+    """Topmost ancestors the sandbox uid cannot search -> the bind sources below each."""
+    handover: dict[str, list[str]] = {}
+    for bind in layout.binds:
+        parts = bind.source.split("/")[1:-1]
+        ancestor = ""
+        for part in parts:
+            ancestor += "/" + part
+            info = os.stat(ancestor)
+            if not _may_search(info, user):
+                handover.setdefault(ancestor, []).append(bind.source)
+                break
+    return handover
+
+
+def _may_search(info: os.stat_result, user: SandboxUser) -> bool:
+    if info.st_uid == user.uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == user.gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def _become(user: SandboxUser, handover: dict[str, list[str]], limits: list[tuple[int, int]]):
+    """The pre-exec step when mcpbox runs as root (runs in the forked child only)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
+
+    def child() -> None:
+        if handover:
+            sources = {source: os.open(source, os.O_PATH | os.O_CLOEXEC)
+                       for below in handover.values() for source in below}
+            check(libc.unshare(CLONE_NEWNS), "unshare")
+            check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private")
+            for ancestor, below in handover.items():
+                check(libc.mount(b"tmpfs", ancestor.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                                 b"mode=0755,size=1m"), f"tmpfs on {ancestor}")
+                for source in below:
+                    if stat.S_ISDIR(os.fstat(sources[source]).st_mode):
+                        os.makedirs(source, exist_ok=True)
+                    else:
+                        os.makedirs(os.path.dirname(source), exist_ok=True)
+                        os.close(os.open(source, os.O_CREAT | os.O_WRONLY, 0o644))
+                    check(libc.mount(f"/proc/self/fd/{sources[source]}".encode(), source.encode(), None,
+                                     MS_BIND | MS_REC, None), f"bind {source}")
+        rlimit.apply_here(limits)
+        os.setgroups([])
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+
+    return child
