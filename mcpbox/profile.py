@@ -184,7 +184,7 @@ def _first_problem(error: Any) -> str:
     kind = first["type"]
     if kind == "unexpected_keyword_argument":
         message = "unknown key (check its spelling and section)"
-    elif kind == "missing_argument":
+    elif kind in ("missing", "missing_argument"):
         message = "required key is missing"
     else:
         message = f"{first['msg'].lower()}, got {first.get('input')!r}"

@@ -37,11 +37,11 @@ class Needs:
     path_dirs: list[str] = field(default_factory=list)
 
     def bind(self, path: str) -> None:
-        if path != SYSTEM_PREFIX and not path.startswith(SYSTEM_PREFIX + "/") and path not in self.binds:
+        if path not in self.binds:
             self.binds.append(path)
 
     def put_on_path(self, directory: str) -> None:
-        if not directory.startswith(SYSTEM_PREFIX + "/") and directory not in self.path_dirs:
+        if not _is_system(os.path.realpath(directory)) and directory not in self.path_dirs:
             self.path_dirs.append(directory)
 
 
@@ -49,6 +49,11 @@ class Needs:
 class Command:
     argv: list[str]  # argv[0] is the absolute path of the executable
     needs: Needs
+
+
+def _is_system(path: str) -> bool:
+    """Under /usr, which the sandbox always has (merged /bin and /lib point there)."""
+    return path == SYSTEM_PREFIX or path.startswith(SYSTEM_PREFIX + "/")
 
 
 def find_executable(name: str, search_path: str | None) -> str:
@@ -101,7 +106,7 @@ def _add_program(path: str, needs: Needs, home: str, search_path: str | None, de
 
 def _add_tree(path: str, needs: Needs, home: str) -> None:
     """Bind the smallest tree that makes `path` work: a node_modules root, a venv, a bin/ prefix."""
-    if path == SYSTEM_PREFIX or path.startswith(SYSTEM_PREFIX + "/"):
+    if _is_system(path) or _is_system(os.path.realpath(path)):
         return
     parts = Path(path).parts
     if "node_modules" in parts:

@@ -146,10 +146,11 @@ def _become(user: SandboxUser, handover: dict[str, list[str]], limits: list[tupl
 
     def child() -> None:
         if handover:
-            sources = {source: os.open(source, os.O_PATH | os.O_CLOEXEC)
-                       for below in handover.values() for source in below}
             check(libc.unshare(CLONE_NEWNS), "unshare")
             check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private")
+            # Opened in the new namespace (a bind needs its source there), before the tmpfs hides them.
+            sources = {source: os.open(source, os.O_PATH | os.O_CLOEXEC)
+                       for below in handover.values() for source in below}
             for ancestor, below in handover.items():
                 check(libc.mount(b"tmpfs", ancestor.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
                                  b"mode=0755,size=1m"), f"tmpfs on {ancestor}")

@@ -1,0 +1,87 @@
+"""Profiles in plain words: what `mcpbox check` prints and `mcpbox profiles` lists."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mcpbox import paths
+from mcpbox.profile import Catalog, LoadedProfile, expand_path, find, load
+
+
+def describe(loaded: LoadedProfile) -> list[str]:
+    p = loaded.profile
+    cwd = os.getcwd()
+    lines = [f"{loaded.path}: valid" + (f" - {p.description}" if p.description else "")]
+    if p.server.command:
+        lines.append(f"runs:        {' '.join(p.server.command)}")
+    else:
+        lines.append("runs:        the command given after '--'")
+    lines.append("network:     " + ("the host's network (DNS and CA certificates included)"
+                                    if p.sandbox.network else "none (an empty network namespace; only unix sockets)"))
+    lines.append("reads:       the server's own runtime (bound automatically)"
+                 + "".join(f", {_path(e, cwd)}" for e in p.sandbox.read_only))
+    lines.append("writes:      " + (", ".join(_path(e, cwd) for e in p.sandbox.read_write) or "nothing on the host")
+                 + f"; a private /tmp and home of {p.limits.tmp_mb} MB each")
+    lines.append("environment: " + (", ".join(p.sandbox.env) or "none")
+                 + " from the host; everything else is cleared")
+    limits = p.limits
+    lines.append(f"limits:      {limits.memory_mb} MB memory, {limits.processes} processes/threads, "
+                 f"{limits.open_files} open files, {limits.cpu_seconds} s CPU, {limits.file_size_mb} MB per file, "
+                 f"{limits.message_mb} MB per message")
+    tools = _catalog(p.tools.allow, p.tools.deny)
+    if p.tools.arguments:
+        rules = "; ".join(f"{tool}.{arg} must match {glob}" for tool, args in p.tools.arguments.items()
+                          for arg, glob in args.items())
+        tools += f"; arguments: {rules}"
+    if p.tools.rate:
+        tools += "; rate limits: " + ", ".join(f"{tool} {rate}" for tool, rate in p.tools.rate.items())
+    lines.append(f"tools:       {tools}")
+    lines.append(f"resources:   {_catalog_of(p.resources)}")
+    lines.append(f"prompts:     {_catalog_of(p.prompts)}")
+    asks = [name for name in ("sampling", "elicitation", "roots") if getattr(p.client, name)]
+    refused = [name for name in ("sampling", "elicitation", "roots") if not getattr(p.client, name)]
+    lines.append("may ask:     " + (", ".join(asks) or "nothing") + " of the client"
+                 + (f" (refused: {', '.join(refused)})" if refused else ""))
+    if p.verify is None:
+        lines.append("signature:   not checked (no [verify] section)")
+    else:
+        who = p.verify.identity or p.verify.repository or "?"
+        lines.append(f"signature:   {p.verify.artifact} must be signed by {who} ({p.verify.issuer or 'any issuer'})")
+    lines.append(f"audit:       arguments {p.audit.arguments}"
+                 + (f", written to {p.audit.path}" if p.audit.path else ""))
+    return lines
+
+
+def _path(entry: str, cwd: str) -> str:
+    expanded = expand_path(entry, cwd)
+    return expanded if expanded == entry else f"{entry} ({expanded})"
+
+
+def _catalog(allow: list[str], deny: list[str]) -> str:
+    if not allow:
+        text = "none"
+    elif "*" in allow:
+        text = "all"
+    else:
+        text = "only " + ", ".join(allow)
+    return text + (f", except {', '.join(deny)}" if deny else "")
+
+
+def _catalog_of(catalog: Catalog) -> str:
+    return _catalog(catalog.allow, catalog.deny)
+
+
+def list_profiles() -> list[str]:
+    lines = []
+    for label, directory in (("yours", paths.user_profiles_dir()), ("shipped", paths.shipped_profiles_dir())):
+        for path in sorted(Path(directory).glob("*.toml")):
+            name = path.stem
+            try:
+                shadowed = find(name) != path
+                summary = load(str(path)).profile.description or "(no description)"
+            except Exception as error:  # a broken profile is listed with its problem, not hidden
+                shadowed, summary = False, f"BROKEN: {error}"
+            note = " (hidden by yours)" if shadowed else ""
+            lines.append(f"{name:<16} {label:<8} {summary}{note}")
+    return lines or ["no profiles found"]
