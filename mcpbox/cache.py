@@ -1,42 +1,36 @@
-"""A small content-addressed cache for work that is slow to redo at every launch.
+"""A small cache for work that is slow to redo at every launch.
 
-Entries are keyed by a hash of everything their value is derived from (the
-input bytes and the source of the code that derives it), so a change to either
-is never served a stale value. Entries are only trusted when owned by the
-current user in a directory only that user can write; a failed read is a miss.
+An entry stores the exact input it was derived from next to the result, and a
+lookup only hits when the input matches byte for byte, so a change is never
+served a stale value. The file name is a cheap checksum of the input (no
+hashlib: loading OpenSSL costs 5 ms of start-up). Entries are only trusted
+when owned by the current user and not writable by others; any failure to
+read or parse an entry is a miss.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
+import zlib
 
 from mcpbox import paths
 
-
-def key(*parts: bytes | str) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.hexdigest()
+SEPARATOR = b"\0mcpbox-cache\0"
 
 
 def source_of(module_file: str) -> bytes:
     """The bytes of a module's source, so a cached result changes with the code that made it."""
-    return Path(module_file).read_bytes()
+    with open(module_file, "rb") as handle:
+        return handle.read()
 
 
-def _entry(kind: str, entry_key: str) -> Path:
-    return paths.cache_dir() / kind / entry_key
+def _entry(kind: str, key: bytes) -> str:
+    return os.path.join(paths.cache_dir(), kind, f"{zlib.crc32(key):08x}-{zlib.adler32(key):08x}-{len(key)}")
 
 
-def read(kind: str, entry_key: str) -> bytes | None:
-    path = _entry(kind, entry_key)
+def read(kind: str, key: bytes) -> bytes | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(_entry(kind, key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -44,20 +38,23 @@ def read(kind: str, entry_key: str) -> bytes | None:
         if info.st_uid != os.geteuid() or info.st_mode & 0o022:
             return None
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
+            stored = handle.read()
     finally:
         os.close(fd)
+    stored_key, separator, value = stored.partition(SEPARATOR)
+    return value if separator and stored_key == key else None
 
 
-def write(kind: str, entry_key: str, data: bytes) -> None:
+def write(kind: str, key: bytes, value: bytes) -> None:
     """Store atomically; a cache that cannot be written only costs speed."""
-    directory = _entry(kind, entry_key).parent
+    path = _entry(kind, key)
+    directory = os.path.dirname(path)
+    temporary = f"{path}.{os.getpid()}.tmp"
     try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = directory / f".{entry_key}.{os.getpid()}"
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, directory / entry_key)
+            handle.write(key + SEPARATOR + value)
+        os.replace(temporary, path)
     except OSError:
         pass

@@ -78,7 +78,7 @@ def list_profiles() -> list[str]:
         for path in sorted(Path(directory).glob("*.toml")):
             name = path.stem
             try:
-                shadowed = find(name) != path
+                shadowed = find(name) != str(path)
                 summary = load(str(path)).profile.description or "(no description)"
             except Exception as error:  # a broken profile is listed with its problem, not hidden
                 shadowed, summary = False, f"BROKEN: {error}"

@@ -7,7 +7,6 @@ and the watchdog are set up while the server boots.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -43,21 +42,23 @@ def run(profile_name: str, command: list[str]) -> int:
     user = spawn.sandbox_user()
     facts = layout.host_facts(profile.sandbox.network)
     _check_binds(profile, facts.cwd)
-    plan = layout.plan(profile, command_needs, facts, user)
-    bpf = seccomp.compile_bpf(profile.sandbox.network)
     groups = cgroup.create(f"mcpbox-{os.getpid()}", profile.limits.memory_mb * limits.MIB,
                            profile.limits.processes + limits.BWRAP_PROCESSES)
-    values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory)
-    _become_subreaper()
-    sandbox = spawn.start(plan, user, bwrap, bpf, values, groups)
-    return _relay(sandbox, profile)
-
-
-def _relay(sandbox: spawn.Sandbox, profile: profiles.Profile) -> int:
+    try:
+        plan = layout.plan(profile, command_needs, facts, user)
+        bpf = seccomp.compile_bpf(profile.sandbox.network)
+        values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory)
+    except BaseException:
+        groups.remove()
+        raise
+    starting = spawn.start(plan, user, bwrap, bpf, values, groups)
+    # While bwrap builds the namespaces: what only the relay needs.
     from mcpbox.relay.passthrough import PassThrough
     from mcpbox.relay.pump import Pump
     from mcpbox.sandbox.watchdog import Watchdog
 
+    _become_subreaper()
+    sandbox = starting.release()
     watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
     status = Pump(sandbox, PassThrough(), watchdog.check, b"[server] ").run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
@@ -76,6 +77,8 @@ def _check_binds(profile: profiles.Profile, cwd: str) -> None:
 
 def _become_subreaper() -> None:
     """Orphans of the sandbox (bwrap can leave one) are re-parented to mcpbox, which reaps them."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise SandboxError(f"cannot become a child subreaper: {os.strerror(ctypes.get_errno())}")

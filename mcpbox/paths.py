@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
-def _xdg(variable: str, fallback: str) -> Path:
+def _xdg(variable: str, fallback: str) -> str:
     value = os.environ.get(variable, "")
-    return Path(value) if os.path.isabs(value) else Path.home() / fallback
+    return value if os.path.isabs(value) else os.path.join(os.path.expanduser("~"), fallback)
 
 
-def config_dir() -> Path:
-    return _xdg("XDG_CONFIG_HOME", ".config") / "mcpbox"
+def config_dir() -> str:
+    return os.path.join(_xdg("XDG_CONFIG_HOME", ".config"), "mcpbox")
 
 
-def cache_dir() -> Path:
-    return _xdg("XDG_CACHE_HOME", ".cache") / "mcpbox"
+def cache_dir() -> str:
+    return os.path.join(_xdg("XDG_CACHE_HOME", ".cache"), "mcpbox")
 
 
-def state_dir() -> Path:
-    return _xdg("XDG_STATE_HOME", ".local/state") / "mcpbox"
+def state_dir() -> str:
+    return os.path.join(_xdg("XDG_STATE_HOME", ".local/state"), "mcpbox")
 
 
-def user_profiles_dir() -> Path:
-    return config_dir() / "profiles"
+def user_profiles_dir() -> str:
+    return os.path.join(config_dir(), "profiles")
 
 
-def shipped_profiles_dir() -> Path:
-    return Path(__file__).resolve().parent / "profiles"
+def shipped_profiles_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")

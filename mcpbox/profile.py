@@ -1,22 +1,19 @@
 """The profile: what a server may touch and say, read from TOML.
 
-The schema is plain frozen dataclasses so that a launch can rebuild a profile it
-has validated before (cached by content hash) without importing pydantic, which
-costs more than mcpbox's whole start-up budget. pydantic validates the TOML
-strictly (unknown keys, wrong types) only when the profile's bytes are new.
+The schema is typed NamedTuples: immutable, cheap to define (a frozen
+dataclass costs four times as much at import, plus `inspect`), and rebuilt
+from the cache of validated profiles without pydantic, which alone costs more
+than mcpbox's start-up budget. pydantic validates the TOML strictly (unknown
+keys, wrong types, no coercion) only when the profile's bytes are new.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal, NamedTuple
 
 from mcpbox import cache, paths
 from mcpbox.errors import ProfileError
@@ -29,27 +26,18 @@ INJECTION_VARIABLES = frozenset({
 })
 
 
-class _Strict:
-    """pydantic reads this from every schema dataclass: no unknown keys, no coercion."""
-
-    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid", "strict": True}
+class Server(NamedTuple):
+    command: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Server(_Strict):
-    command: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Sandbox(_Strict):
+class Sandbox(NamedTuple):
     network: bool = False
-    read_only: list[str] = field(default_factory=list)
-    read_write: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
+    read_only: tuple[str, ...] = ()
+    read_write: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Limits(_Strict):
+class Limits(NamedTuple):
     memory_mb: int = 1024
     processes: int = 64
     open_files: int = 1024
@@ -59,31 +47,27 @@ class Limits(_Strict):
     message_mb: int = 16
 
 
-@dataclass(frozen=True)
-class Tools(_Strict):
-    allow: list[str] = field(default_factory=lambda: ["*"])
-    deny: list[str] = field(default_factory=list)
-    arguments: dict[str, dict[str, str]] = field(default_factory=dict)
-    rate: dict[str, str] = field(default_factory=dict)
+class Tools(NamedTuple):
+    allow: tuple[str, ...] = ("*",)
+    deny: tuple[str, ...] = ()
+    arguments: dict[str, dict[str, str]] = {}  # read-only, like every profile value
+    rate: dict[str, str] = {}
 
 
-@dataclass(frozen=True)
-class Catalog(_Strict):
+class Catalog(NamedTuple):
     """Resources (by URI glob) or prompts (by name glob)."""
 
-    allow: list[str] = field(default_factory=lambda: ["*"])
-    deny: list[str] = field(default_factory=list)
+    allow: tuple[str, ...] = ("*",)
+    deny: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Client(_Strict):
+class Client(NamedTuple):
     sampling: bool = False
     elicitation: bool = True
     roots: bool = True
 
 
-@dataclass(frozen=True)
-class Verify(_Strict):
+class Verify(NamedTuple):
     artifact: str
     bundle: str
     identity: str | None = None
@@ -94,59 +78,57 @@ class Verify(_Strict):
     trusted_root: str | None = None
 
 
-@dataclass(frozen=True)
-class Audit(_Strict):
+class Audit(NamedTuple):
     arguments: Literal["hash", "full", "none"] = "hash"
     path: str | None = None
 
 
-@dataclass(frozen=True)
-class Profile(_Strict):
+class Profile(NamedTuple):
     description: str = ""
-    server: Server = field(default_factory=Server)
-    sandbox: Sandbox = field(default_factory=Sandbox)
-    limits: Limits = field(default_factory=Limits)
-    tools: Tools = field(default_factory=Tools)
-    resources: Catalog = field(default_factory=Catalog)
-    prompts: Catalog = field(default_factory=Catalog)
-    client: Client = field(default_factory=Client)
+    server: Server = Server()
+    sandbox: Sandbox = Sandbox()
+    limits: Limits = Limits()
+    tools: Tools = Tools()
+    resources: Catalog = Catalog()
+    prompts: Catalog = Catalog()
+    client: Client = Client()
     verify: Verify | None = None
-    audit: Audit = field(default_factory=Audit)
+    audit: Audit = Audit()
 
 
-@dataclass(frozen=True)
-class LoadedProfile:
-    path: Path
+class LoadedProfile(NamedTuple):
+    path: str
     profile: Profile
 
 
-def find(name_or_path: str) -> Path:
+def find(name_or_path: str) -> str:
     """A path is used as given; a bare name is looked up in the user's then the shipped profiles."""
-    candidate = Path(name_or_path).expanduser()
     if os.sep in name_or_path or name_or_path.endswith(".toml"):
-        if candidate.is_file():
+        candidate = os.path.expanduser(name_or_path)
+        if os.path.isfile(candidate):
             return candidate
         raise ProfileError(f"profile {candidate}: no such file")
     searched = [paths.user_profiles_dir(), paths.shipped_profiles_dir()]
     for directory in searched:
-        path = directory / f"{name_or_path}.toml"
-        if path.is_file():
+        path = os.path.join(directory, f"{name_or_path}.toml")
+        if os.path.isfile(path):
             return path
-    where = " or ".join(str(d) for d in searched)
+    where = " or ".join(searched)
     raise ProfileError(f"no profile named {name_or_path!r} in {where}; give a path or run 'mcpbox profiles'")
 
 
 def load(name_or_path: str) -> LoadedProfile:
     path = find(name_or_path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as error:
         raise ProfileError(f"profile {path}: cannot read it: {error.strerror}") from None
-    return LoadedProfile(path, parse(raw, str(path)))
+    return LoadedProfile(path, parse(raw, path))
 
 
 def parse(raw: bytes, origin: str) -> Profile:
-    entry_key = cache.key(raw, cache.source_of(__file__))
+    entry_key = cache.source_of(__file__) + b"\0" + raw
     cached = cache.read("profiles", entry_key)
     if cached is not None:
         try:
@@ -154,22 +136,27 @@ def parse(raw: bytes, origin: str) -> Profile:
         except (ValueError, TypeError, KeyError):
             pass
     profile = _validate(raw, origin)
-    cache.write("profiles", entry_key, json.dumps(dataclasses.asdict(profile)).encode())
+    cache.write("profiles", entry_key, json.dumps(profile).encode())
     return profile
 
 
 def _validate(raw: bytes, origin: str) -> Profile:
+    import tomllib
+
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ProfileError(f"profile {origin}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(f"profile {origin}: invalid TOML: {error}") from None
+    table_problem = _array_for_table(Profile, document, ())
+    if table_problem:
+        raise ProfileError(f"profile {origin}: {table_problem}")
     from pydantic import TypeAdapter, ValidationError
 
     try:
-        # JSON mode: strict types, yet tables may populate dataclasses and arrays lists.
-        profile = TypeAdapter(Profile).validate_json(json.dumps(document, default=str))
+        # JSON mode: strict types, yet tables may fill NamedTuples and arrays tuples.
+        profile = TypeAdapter(Profile, config={"strict": True}).validate_json(json.dumps(document, default=str))
     except ValidationError as error:
         raise ProfileError(f"profile {origin}: {_first_problem(error)}") from None
     for problem in _semantic_problems(profile):
@@ -182,7 +169,7 @@ def _first_problem(error: Any) -> str:
     first = problems[0]
     location = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
     kind = first["type"]
-    if kind == "unexpected_keyword_argument":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         message = "unknown key (check its spelling and section)"
     elif kind in ("missing", "missing_argument"):
         message = "required key is missing"
@@ -206,24 +193,48 @@ def _semantic_problems(profile: Profile) -> list[str]:
             problems.append(f"sandbox.env: {name!r} is not a variable name")
         elif name in INJECTION_VARIABLES:
             problems.append(f"sandbox.env: {name} injects code into the server's runtime; mcpbox never passes it")
-    for key, value in dataclasses.asdict(profile.limits).items():
+    for key, value in profile.limits._asdict().items():
         if value <= 0:
             problems.append(f"limits.{key}: must be a positive number, got {value}")
     return problems
 
 
+def _is_table(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields")
+
+
+def _array_for_table(kind: Any, data: Any, location: tuple[str, ...]) -> str | None:
+    """pydantic would fill a NamedTuple from an array by position; a profile section must be a table."""
+    if not _is_table(kind) or not isinstance(data, dict):
+        return None
+    hints = typing.get_type_hints(kind)
+    for name, value in data.items():
+        hint = hints.get(name)
+        options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        for option in options:
+            if _is_table(option):
+                where = ".".join((*location, name))
+                if not isinstance(value, dict):
+                    return f"{where}: must be a table ([{where}]), got {value!r}"
+                problem = _array_for_table(option, value, (*location, name))
+                if problem:
+                    return problem
+    return None
+
+
 def _build(kind: Any, data: Any) -> Any:
-    """Rebuild validated, cached data into the schema's dataclasses (no validation)."""
-    if dataclasses.is_dataclass(kind):
+    """Rebuild validated, cached data into the schema's NamedTuples (no validation)."""
+    if _is_table(kind):
         hints = typing.get_type_hints(kind)
-        return kind(**{f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(kind)})
+        values = data.values() if isinstance(data, dict) else data
+        return kind(*(_build(hints[name], value) for name, value in zip(kind._fields, values, strict=True)))
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         if data is None:
             return None
         return _build(next(a for a in typing.get_args(kind) if a is not type(None)), data)
-    if origin is list:
-        return [_build(typing.get_args(kind)[0], item) for item in data]
+    if origin is tuple:
+        return tuple(_build(typing.get_args(kind)[0], item) for item in data)
     if origin is dict:
         value_kind = typing.get_args(kind)[1]
         return {str(k): _build(value_kind, v) for k, v in data.items()}

@@ -32,6 +32,8 @@ def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
         ("[sandbox]\nenv = ['LD_PRELOAD']\n", "sandbox.env: LD_PRELOAD injects code"),
         ("[sandbox\n", "invalid TOML: Expected ']'"),
         ("surprise = 1\n", "surprise: unknown key"),
+        ("sandbox = [true]\n", "sandbox: must be a table ([sandbox]), got [True]"),
+        ("[tools]\nallow = 'x'\n", "tools.allow: input should be a valid array, got 'x'"),
     ],
 )
 def test_broken_profile_names_file_key_and_problem(tmp_path: Path, text: str, expected: str) -> None:
@@ -119,9 +121,9 @@ def test_changed_bytes_are_never_served_from_the_cache(tmp_path: Path) -> None:
 def test_tampered_cache_entry_is_a_miss(tmp_path: Path) -> None:
     raw = b"[limits]\nprocesses = 9\n"
     profile.parse(raw, "a")
-    entry = cache.key(raw, cache.source_of(profile.__file__))
-    path = Path(cache.paths.cache_dir()) / "profiles" / entry
-    path.write_text("{not json")
+    [entry] = (Path(cache.paths.cache_dir()) / "profiles").iterdir()
+    key, separator, _ = entry.read_bytes().partition(cache.SEPARATOR)
+    entry.write_bytes(key + separator + b"{not json")
     assert profile.parse(raw, "a").limits.processes == 9
 
 

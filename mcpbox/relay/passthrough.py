@@ -7,14 +7,17 @@ implements the same three methods.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 
-@dataclass
 class Output:
-    to_server: list[bytes] = field(default_factory=list)
-    to_client: list[bytes] = field(default_factory=list)
+    """What the relay wants sent, in order, to each side."""
+
+    __slots__ = ("to_server", "to_client")
+
+    def __init__(self, to_server: list[bytes] | None = None, to_client: list[bytes] | None = None) -> None:
+        self.to_server = to_server or []
+        self.to_client = to_client or []
 
 
 class Relay(Protocol):

@@ -18,7 +18,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mcpbox.relay.passthrough import Output, Relay
 from mcpbox.relay.stderr import StderrLines
@@ -79,8 +79,7 @@ class Sink:
             return len(data)
 
 
-@dataclass
-class Stop:
+class Stop(NamedTuple):
     """Why the loop ended early, for the one line mcpbox writes about it."""
 
     reason: str
@@ -170,7 +169,7 @@ class Pump:
                 self._advance_shutdown()
 
     def _finished(self) -> bool:
-        if self.status is None:
+        if self.status is None or not self._sandbox_init_gone():
             return False
         if self.server_out in self.open_sources or self.server_err in self.open_sources:
             return False
@@ -179,6 +178,23 @@ class Pump:
                 self.stage, self.deadline = "draining", time.monotonic() + DRAIN_SECONDS
             return False
         return True
+
+    def _sandbox_init_gone(self) -> bool:
+        """Whether the sandbox's PID 1 is reaped; once bwrap is, ends it if it is not.
+
+        bwrap exits as soon as the server has, without waiting for its init,
+        which waits for whatever the server left behind (a daemon). As a
+        subreaper mcpbox inherits the init: killing it makes the kernel kill
+        the rest of the PID namespace, and reaping it means nothing of the
+        sandbox outlives mcpbox and its cgroups are empty when removed.
+        """
+        try:
+            pid, _ = os.waitpid(self.sandbox.init_pid, os.WNOHANG)
+        except ChildProcessError:
+            return True  # reaped by bwrap, or by _reap
+        if pid == 0:
+            os.kill(self.sandbox.init_pid, signal.SIGKILL)  # an unreaped child of ours: its pid is not reused
+        return pid != 0
 
     def _update_interest(self) -> None:
         """Watch outputs with a backlog; pause inputs whose destination is over its high-water mark."""

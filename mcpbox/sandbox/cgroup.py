@@ -8,43 +8,58 @@ back to rlimits, and `mcpbox doctor` says which holds.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+import threading
 
-ROOT = Path("/sys/fs/cgroup")
+ROOT = "/sys/fs/cgroup"
 
 
-@dataclass
+def _read(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
+
+
+def _write(path: str, value: object) -> None:
+    with open(path, "w") as handle:
+        handle.write(str(value))
+
+
 class Cgroups:
-    directories: list[Path] = field(default_factory=list)
-    memory: bool = False
-    pids: bool = False
+    def __init__(self) -> None:
+        self.directories: list[str] = []
+        self.memory = False
+        self.pids = False
+        self._memory_events_at_removal: int | None = None  # the count survives the group's removal
 
     def join(self, pid: int) -> None:
         for directory in self.directories:
-            (directory / "cgroup.procs").write_text(str(pid))
+            _write(os.path.join(directory, "cgroup.procs"), pid)
 
     def memory_events(self) -> int:
-        """How often the memory limit was hit (v1 failcnt or v2 max events)."""
+        """How often the memory limit made the kernel kill: `oom_kill` of v1 memory.oom_control or
+        v2 memory.events (v1 memory.failcnt stays 0 on 6.x kernels even then; it is the fallback)."""
+        if self._memory_events_at_removal is not None:
+            return self._memory_events_at_removal
         for directory in self.directories:
-            for name in ("memory.failcnt",):
+            for name in ("memory.oom_control", "memory.events"):
                 try:
-                    return int((directory / name).read_text())
+                    for line in _read(os.path.join(directory, name)).splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill":
+                            return int(value)
                 except (OSError, ValueError):
                     continue
             try:
-                for line in (directory / "memory.events").read_text().splitlines():
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
+                return int(_read(os.path.join(directory, "memory.failcnt")))
             except (OSError, ValueError):
-                continue
+                pass
         return 0
 
     def remove(self) -> None:
+        if self._memory_events_at_removal is None:  # read before the files go: the caller reports it after
+            self._memory_events_at_removal = self.memory_events()
         for directory in self.directories:
             try:
-                directory.rmdir()
+                os.rmdir(directory)
             except OSError:
                 pass
 
@@ -53,7 +68,7 @@ def _own_paths() -> dict[str, str]:
     """Controller name (or '' for v2) -> this process's cgroup path."""
     paths: dict[str, str] = {}
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = _read("/proc/self/cgroup").splitlines()
     except OSError:
         return paths
     for line in lines:
@@ -68,15 +83,17 @@ def create(name: str, memory_bytes: int, processes: int) -> Cgroups:
     own = _own_paths()
     for controller, setting, value in (("memory", "memory.limit_in_bytes", memory_bytes),
                                        ("pids", "pids.max", processes)):
-        if controller in own and (ROOT / controller).is_dir():
-            directory = ROOT / controller / own[controller].lstrip("/") / name
+        if controller in own and os.path.isdir(os.path.join(ROOT, controller)):
+            directory = os.path.join(ROOT, controller, own[controller].lstrip("/"), name)
             if _make(directory, {setting: value}):
                 groups.directories.append(directory)
                 setattr(groups, controller, True)
-    if not groups.directories and "" in own and (ROOT / "cgroup.controllers").exists():
-        parent = ROOT / own[""].lstrip("/")
+    if groups.directories:
+        _prime(own)
+    if not groups.directories and "" in own and os.path.exists(os.path.join(ROOT, "cgroup.controllers")):
+        parent = os.path.join(ROOT, own[""].lstrip("/"))
         try:
-            enabled = (parent / "cgroup.subtree_control").read_text().split()
+            enabled = _read(os.path.join(parent, "cgroup.subtree_control")).split()
         except OSError:
             enabled = []
         settings = {}
@@ -85,26 +102,48 @@ def create(name: str, memory_bytes: int, processes: int) -> Cgroups:
             settings["memory.swap.max"] = 0
         if "pids" in enabled:
             settings["pids.max"] = processes
-        if settings and _make(parent / name, settings):
-            groups.directories.append(parent / name)
+        if settings and _make(os.path.join(parent, name), settings):
+            groups.directories.append(os.path.join(parent, name))
             groups.memory = "memory.max" in settings
             groups.pids = "pids.max" in settings
     return groups
 
 
-def _make(directory: Path, settings: dict[str, int]) -> bool:
+def _prime(own: dict[str, str]) -> None:
+    """Start the kernel's wait for an RCU grace period now, off mcpbox's critical path.
+
+    The first cgroup v1 migration after a quiet spell waits out a grace period
+    (~13 ms here); moves made while that state lasts are fast. Re-joining the
+    cgroup mcpbox is already in changes nothing but starts that wait while
+    mcpbox still prepares the sandbox, so moving bwrap in later costs little.
+    """
+    for controller in ("memory", "pids"):
+        if controller in own:
+            procs = os.path.join(ROOT, controller, own[controller].lstrip("/"), "cgroup.procs")
+            threading.Thread(target=_rejoin, args=(procs,), daemon=True).start()
+            return
+
+
+def _rejoin(procs: str) -> None:
     try:
-        directory.mkdir()
+        _write(procs, os.getpid())
+    except OSError:
+        pass
+
+
+def _make(directory: str, settings: dict[str, int]) -> bool:
+    try:
+        os.mkdir(directory)
     except OSError:
         return False
     try:
         for setting, value in settings.items():
-            target = directory / setting
-            if target.exists():
-                target.write_text(str(value))
-        swap = directory / "memory.memsw.limit_in_bytes"
-        if "memory.limit_in_bytes" in settings and swap.exists():
-            swap.write_text(str(settings["memory.limit_in_bytes"]))
+            target = os.path.join(directory, setting)
+            if os.path.exists(target):
+                _write(target, value)
+        swap = os.path.join(directory, "memory.memsw.limit_in_bytes")
+        if "memory.limit_in_bytes" in settings and os.path.exists(swap):
+            _write(swap, settings["memory.limit_in_bytes"])
         return True
     except OSError:
         try:

@@ -8,7 +8,7 @@ the layout can be tested and reasoned about without a process.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from mcpbox.profile import Profile, expand_path
 from mcpbox.sandbox.resolve import Command
@@ -24,8 +24,7 @@ ETC_NETWORK = ("resolv.conf", "hosts", "gai.conf", "ssl", "ca-certificates", "ca
 BASE_PATH = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin")
 
 
-@dataclass(frozen=True)
-class SandboxUser:
+class SandboxUser(NamedTuple):
     uid: int
     gid: int
     name: str
@@ -33,8 +32,7 @@ class SandboxUser:
     fresh: bool  # a uid of its own (mcpbox runs as root) rather than the caller's
 
 
-@dataclass(frozen=True)
-class HostFacts:
+class HostFacts(NamedTuple):
     """The few host details the layout depends on, gathered once per launch."""
 
     cwd: str
@@ -43,15 +41,13 @@ class HostFacts:
     etc: dict[str, str | None]  # /etc entries present: symlink target, or None to bind
 
 
-@dataclass(frozen=True)
-class Bind:
+class Bind(NamedTuple):
     source: str
     dest: str
     writable: bool = False
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     binds: list[Bind]
     tmpfs: list[tuple[str, int]]  # (mount point, size in bytes)
     symlinks: list[tuple[str, str]]  # (target, link)
@@ -60,7 +56,6 @@ class Layout:
     cwd: str
     network: bool
     command: list[str]
-    extra_args: list[str] = field(default_factory=list)
 
 
 def host_facts(network: bool) -> HostFacts:
@@ -194,8 +189,7 @@ def bwrap_argv(layout: Layout, bwrap: str, fds: "BwrapFds") -> list[str]:
     return argv
 
 
-@dataclass(frozen=True)
-class BwrapFds:
+class BwrapFds(NamedTuple):
     seccomp: int
     info: int
     block: int

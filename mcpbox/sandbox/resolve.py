@@ -10,10 +10,8 @@ prefix only when the prefix is not a place that holds the user's secrets.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import NamedTuple
 
 from mcpbox.errors import CommandNotFound
 
@@ -24,17 +22,16 @@ SECRET_NAMES = frozenset({
 })
 NEVER_WIDEN = frozenset({"/", "/home", "/root", "/etc", "/tmp", "/var", "/run", "/proc", "/sys", "/dev",
                          "/opt", "/srv", "/mnt", "/media", "/usr/local", "/var/tmp"})
-INTERPRETER = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|node|nodejs|bun|deno|perl[0-9.]*|ruby[0-9.]*|"
-                         r"bash|sh|dash|zsh)$")
+INTERPRETERS = ("python", "pypy", "node", "nodejs", "bun", "deno", "perl", "ruby", "bash", "sh", "dash", "zsh")
 NO_SCRIPT_OPTIONS = frozenset({"-m", "-c", "-e", "-p", "--eval", "--print", "-"})
 
 
-@dataclass
 class Needs:
     """Host paths a command needs read-only, and directories to put first on its PATH."""
 
-    binds: list[str] = field(default_factory=list)
-    path_dirs: list[str] = field(default_factory=list)
+    def __init__(self, binds: list[str] | None = None, path_dirs: list[str] | None = None) -> None:
+        self.binds = binds or []
+        self.path_dirs = path_dirs or []
 
     def bind(self, path: str) -> None:
         if path not in self.binds:
@@ -45,8 +42,7 @@ class Needs:
             self.path_dirs.append(directory)
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     argv: list[str]  # argv[0] is the absolute path of the executable
     needs: Needs
 
@@ -75,12 +71,16 @@ def resolve(argv: list[str], home: str, search_path: str | None) -> Command:
     executable = find_executable(argv[0], search_path)
     needs = Needs()
     _add_program(executable, needs, home, search_path, depth=0)
-    name = os.path.basename(os.path.realpath(executable))
-    if INTERPRETER.match(name):
+    if _is_interpreter(os.path.basename(os.path.realpath(executable))):
         script = _script_argument(argv[1:])
         if script is not None:
             _add_tree(os.path.abspath(script), needs, home)
     return Command([executable, *argv[1:]], needs)
+
+
+def _is_interpreter(name: str) -> bool:
+    """python3.11, node, bash...: a program whose first file argument is the code it runs."""
+    return name.rstrip("0123456789.") in INTERPRETERS
 
 
 def _add_program(path: str, needs: Needs, home: str, search_path: str | None, depth: int) -> None:
@@ -108,9 +108,9 @@ def _add_tree(path: str, needs: Needs, home: str) -> None:
     """Bind the smallest tree that makes `path` work: a node_modules root, a venv, a bin/ prefix."""
     if _is_system(path) or _is_system(os.path.realpath(path)):
         return
-    parts = Path(path).parts
-    if "node_modules" in parts:
-        root = str(Path(*parts[: parts.index("node_modules") + 1]))
+    marker = "/node_modules/"
+    if marker in path + "/":
+        root = path[: (path + "/").index(marker) + len(marker) - 1]
         needs.bind(root if _may_widen(root, home) else path)
         return
     venv = _venv_root(path)
@@ -149,7 +149,8 @@ def _venv_root(path: str) -> str | None:
 def _venv_base(venv: str) -> str | None:
     """The real base interpreter of a venv, from the `home` line of its pyvenv.cfg."""
     try:
-        lines = Path(venv, "pyvenv.cfg").read_text().splitlines()
+        with open(os.path.join(venv, "pyvenv.cfg")) as handle:
+            lines = handle.read().splitlines()
     except OSError:
         return None
     for line in lines:

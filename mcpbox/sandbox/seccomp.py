@@ -5,7 +5,7 @@ so the baseline allows and refuses what a local tool server never needs:
 kernel administration, namespaces and mounts, debugging other processes, the
 kernel's riskiest interfaces, and sockets other than AF_UNIX (plus IPv4/IPv6
 when the profile grants the network). The compiled BPF is cached under a key
-made of this file's source and the inputs, so pyseccomp (and libseccomp) are
+made of the exact rule table, so pyseccomp (and libseccomp) are
 loaded only when the policy changes.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mcpbox import cache
 from mcpbox.errors import SandboxError
@@ -67,8 +67,7 @@ AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 AF_MAX = 46
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One libseccomp rule: refuse `syscall` with `errno` when every comparison holds."""
 
     syscall: str | int
@@ -128,11 +127,12 @@ def rules(network: bool) -> list[Rule]:
 
 def compile_bpf(network: bool) -> bytes:
     """The BPF program for bwrap --seccomp, from the cache or freshly compiled."""
-    entry_key = cache.key(cache.source_of(__file__), os.uname().machine, str(network))
+    table = rules(network)
+    entry_key = f"{os.uname().machine} {table!r}".encode()
     cached = cache.read("seccomp", entry_key)
     if cached:
         return cached
-    program = _compile(rules(network))
+    program = _compile(table)
     cache.write("seccomp", entry_key, program)
     return program
 

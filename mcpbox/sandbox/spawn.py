@@ -11,13 +11,13 @@ from descriptors opened while still root, so bwrap sees the same layout.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import pwd
 import stat
 import subprocess
-from dataclasses import dataclass
+import threading
+from typing import NamedTuple
 
 from mcpbox.errors import SandboxError
 from mcpbox.sandbox import limits as rlimit
@@ -29,8 +29,7 @@ CLONE_NEWNS = 0x00020000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
 
 
-@dataclass
-class Sandbox:
+class Sandbox(NamedTuple):
     process: subprocess.Popen[bytes]
     init_pid: int  # the sandbox's PID 1 (bwrap's init) as the host sees it; its death ends them all
     cgroups: Cgroups
@@ -50,49 +49,75 @@ def sandbox_user() -> SandboxUser:
 
 
 def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
-          limits: list[tuple[int, int]], cgroups: Cgroups) -> Sandbox:
+          limits: list[tuple[int, int]], cgroups: Cgroups) -> Starting:
+    """Start bwrap; it builds the namespaces and then waits until `Starting.release`."""
     seccomp_fd = _memfd("mcpbox-seccomp", bpf)
     file_fds = [_memfd("mcpbox-file", content) for _, content in layout.files]
-    info_read, info_write = os.pipe()
-    block_read, block_write = os.pipe()
+    info_read, info_write = os.pipe2(os.O_CLOEXEC)
+    block_read, block_write = os.pipe2(os.O_CLOEXEC)
     fds = BwrapFds(seccomp_fd, info_write, block_read, file_fds)
     argv = bwrap_argv(layout, bwrap, fds)
-    handover = _untraversable(layout, user) if user.fresh else {}
     try:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=[seccomp_fd, info_write, block_read, *file_fds],
             process_group=0,
-            preexec_fn=_become(user, handover, limits) if user.fresh else None,
+            preexec_fn=_become(user, _untraversable(layout, user), limits) if user.fresh else None,
         )
     except OSError as error:
+        for fd in (info_read, block_write):
+            os.close(fd)
+        cgroups.remove()
         raise SandboxError(f"cannot start bwrap ({bwrap}): {error.strerror}; run 'mcpbox doctor'") from None
     finally:
         for fd in (seccomp_fd, info_write, block_read, *file_fds):
             os.close(fd)
-    try:
-        info = _read_info(info_read)
-        if info is None:
-            process.wait()
-            message = process.stderr.read(4096).decode(errors="replace").strip() if process.stderr else ""
-            raise SandboxError(f"the sandbox could not start: {message or 'bwrap exited'}; run 'mcpbox doctor'")
-        init_pid = int(info["child-pid"])
-        for pid in (process.pid, init_pid):
-            cgroups.join(pid)
-        if not user.fresh:
-            rlimit.apply_to(init_pid, limits)
-        os.write(block_write, b"go")
-    except BaseException:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        cgroups.remove()
-        raise
-    finally:
-        os.close(info_read)
-        os.close(block_write)
-    return Sandbox(process, init_pid, cgroups)
+    # The first cgroup v1 migration waits out an RCU grace period (~13 ms here): start it now,
+    # beside bwrap's own set-up, so that it is not paid after it.
+    joining = threading.Thread(target=cgroups.join, args=(process.pid,), daemon=True)
+    joining.start()
+    return Starting(process, info_read, block_write, user, limits, cgroups, joining)
+
+
+class Starting:
+    """bwrap between building the sandbox and running the server: the moment to apply limits."""
+
+    def __init__(self, process: subprocess.Popen[bytes], info_fd: int, block_fd: int, user: SandboxUser,
+                 limits: list[tuple[int, int]], cgroups: Cgroups, joining: threading.Thread) -> None:
+        self.process = process
+        self.info_fd = info_fd
+        self.block_fd = block_fd
+        self.user = user
+        self.limits = limits
+        self.cgroups = cgroups
+        self.joining = joining
+
+    def release(self) -> Sandbox:
+        process = self.process
+        try:
+            self.joining.join()
+            info = _read_info(self.info_fd)
+            if info is None:
+                process.wait()
+                message = process.stderr.read(4096).decode(errors="replace").strip() if process.stderr else ""
+                raise SandboxError(f"the sandbox could not start: {message or 'bwrap exited'}; "
+                                   "run 'mcpbox doctor'")
+            init_pid = int(info["child-pid"])
+            self.cgroups.join(init_pid)  # in case bwrap forked it before its own move landed
+            if not self.user.fresh:
+                rlimit.apply_to(init_pid, self.limits)
+            os.write(self.block_fd, b"go")
+        except BaseException:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            self.cgroups.remove()
+            raise
+        finally:
+            os.close(self.info_fd)
+            os.close(self.block_fd)
+        return Sandbox(process, init_pid, self.cgroups)
 
 
 def _memfd(name: str, content: bytes) -> int:
@@ -138,6 +163,8 @@ def _may_search(info: os.stat_result, user: SandboxUser) -> bool:
 
 def _become(user: SandboxUser, handover: dict[str, list[str]], limits: list[tuple[int, int]]):
     """The pre-exec step when mcpbox runs as root (runs in the forked child only)."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
 
     def check(result: int, what: str) -> None:
