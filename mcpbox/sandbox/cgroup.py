@@ -117,18 +117,39 @@ def _prime(own: dict[str, str]) -> None:
     cgroup mcpbox is already in changes nothing but starts that wait while
     mcpbox still prepares the sandbox, so moving bwrap in later costs little.
     """
-    for controller in ("memory", "pids"):
-        if controller in own:
-            procs = os.path.join(ROOT, controller, own[controller].lstrip("/"), "cgroup.procs")
-            threading.Thread(target=_rejoin, args=(procs,), daemon=True).start()
-            return
+    parents = [os.path.join(ROOT, c, own[c].lstrip("/")) for c in ("memory", "pids") if c in own]
+    if parents:
+        threading.Thread(target=_rejoin_and_sweep, args=(parents,), daemon=True).start()
 
 
-def _rejoin(procs: str) -> None:
+def _rejoin_and_sweep(parents: list[str]) -> None:
+    """Also remove groups left by an mcpbox that was killed (SIGKILL skips its clean-up)."""
     try:
-        _write(procs, os.getpid())
+        _write(os.path.join(parents[0], "cgroup.procs"), os.getpid())
     except OSError:
         pass
+    for parent in parents:
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            pid = name.removeprefix("mcpbox-")
+            if pid != name and pid.isdigit() and not _alive(int(pid)):
+                try:
+                    os.rmdir(os.path.join(parent, name))  # fails, harmlessly, if it still holds a process
+                except OSError:
+                    pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _make(directory: str, settings: dict[str, int]) -> bool:

@@ -34,9 +34,16 @@ def rlimits(limits: Limits, memory_in_cgroup: bool) -> list[tuple[int, int]]:
 
 def apply_here(values: list[tuple[int, int]]) -> None:
     for kind, value in values:
+        value = _within(value, resource.getrlimit(kind)[1])
         resource.setrlimit(kind, (value, value))
 
 
 def apply_to(pid: int, values: list[tuple[int, int]]) -> None:
     for kind, value in values:
+        value = _within(value, resource.prlimit(pid, kind)[1])
         resource.prlimit(pid, kind, (value, value))
+
+
+def _within(value: int, hard: int) -> int:
+    """A limit the host already holds lower stays lower: the sandbox may only get stricter."""
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
