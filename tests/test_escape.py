@@ -18,7 +18,6 @@ These tests must run as root (mcpbox then gives the sandbox the uid
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -54,7 +53,7 @@ class Session:
     """One `mcpbox run -- python hostile_server.py`, spoken to in newline-delimited JSON-RPC."""
 
     def __init__(self, base: Path, script: Path, *, profile: Path | None = None, cwd: Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, tty: str | None = None) -> None:
         base.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
@@ -67,7 +66,8 @@ class Session:
         self.stderr_path = base / "mcpbox.stderr"
         with open(self.stderr_path, "wb") as stderr:  # a file: a full pipe would stall mcpbox
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                            cwd=cwd or base, env=env, start_new_session=True)
+                                            cwd=cwd or base, env=env, start_new_session=True,
+                                            preexec_fn=_acquire_tty(tty) if tty else None)
         STARTED.append(self)
         self.uid = FRESH_UID_BASE + self.process.pid  # the sandbox's uid (mcpbox runs as root)
         self.descendants: set[tuple[int, float]] = set()
@@ -116,7 +116,9 @@ class Session:
     def initialize(self) -> None:
         response = self.request("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
                                                "clientInfo": {"name": "test_escape", "version": "0"}})
-        assert response is not None, f"the server died at initialize; mcpbox stderr:\n{self.stderr()}"
+        if response is None:
+            pytest.fail(f"the server died at initialize (mcpbox exit status {self.process.wait(10)}); "
+                        f"mcpbox stderr:\n{self.stderr()}")
         assert response["result"]["protocolVersion"] == PROTOCOL_VERSION
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         self.descendants = {(p.pid, p.create_time()) for p in psutil.Process(self.process.pid).children(recursive=True)}
@@ -183,6 +185,13 @@ class Session:
 
 
 STARTED: list[Session] = []
+
+
+def _acquire_tty(path: str) -> Callable[[], None]:
+    """Pre-exec: the new session leader (start_new_session) opens a pty, which becomes its controlling tty."""
+    def child() -> None:
+        os.open(path, os.O_RDWR)
+    return child
 
 
 def copy_server(directory: Path) -> Path:
@@ -252,14 +261,18 @@ def ctx(tmp_path_factory: pytest.TempPathFactory):
         if listener is not None:
             listener.setblocking(False)
     session = None
+    tty_master, tty_slave = os.openpty()  # mcpbox gets a controlling terminal; the server must not
     try:
         c.home_canary.write_text(f"home {token}\n")
-        session = c.session = Session(base / "run", c.script, cwd=c.cwd, extra_env={c.env_name: c.env_value})
+        session = c.session = Session(base / "run", c.script, cwd=c.cwd, extra_env={c.env_name: c.env_value},
+                                      tty=os.ttyname(tty_slave))
         session.initialize()
         yield c
     finally:
         if session is not None:
             session.close()
+        os.close(tty_slave)
+        os.close(tty_master)
         c.home_canary.unlink(missing_ok=True)
         for listener in (c.tcp, c.tcp6, c.abstract, c.unix):
             if listener is not None:
@@ -550,7 +563,9 @@ def perf_event_open(c: Context) -> None:
 
 @case
 def open_dev_tty(c: Context) -> None:
-    """bwrap --new-session leaves the server without a controlling terminal: ENXIO."""
+    """mcpbox here has a controlling terminal (a pty the test made), yet bwrap --new-session
+    leaves the server without one: /dev/tty gives ENXIO (and TIOCSTI has no terminal to push into)."""
+    assert psutil.Process(c.session.process.pid).terminal() is not None, "control: mcpbox has a tty"
     outcome = c.session.call("open_dev_tty")
     assert outcome["escaped"] is False
     assert outcome["errno"] == "ENXIO", outcome["detail"]
@@ -565,13 +580,16 @@ def _proc_sys(c: Context, attack: str) -> None:
 
 @case
 def write_proc_sys_ns_last_pid(c: Context) -> None:
-    """/proc/sys is read-only in the sandbox (ns_last_pid is mode 0666, so only the mount stops it)."""
+    """ns_last_pid is mode 0666, so file permissions do not stop the write: the kernel's
+    CAP_SYS_ADMIN check does (EPERM; the file opens, the write fails). bwrap does not remount
+    /proc/sys read-only here (it only covers what it can itself write), so EROFS would come only
+    from a future read-only /proc/sys, which is accepted too."""
     _proc_sys(c, "write_proc_sys_ns_last_pid")
 
 
 @case
 def write_proc_sys_swappiness(c: Context) -> None:
-    """A host-wide VM knob cannot be written."""
+    """A host-wide VM knob cannot be written: it belongs to host root, unmapped in the sandbox (EACCES)."""
     _proc_sys(c, "write_proc_sys_swappiness")
 
 
@@ -701,7 +719,11 @@ BOMBS = ("fork_bomb", "memory_bomb", "file_size_bomb")
 def bomb_session(tmp_path: Path, limits: str) -> Session:
     profile = write_profile(tmp_path / "bomb.toml", f"description = \"escape tests: a bomb\"\n[limits]\n{limits}\n")
     session = Session(tmp_path / "run", copy_server(tmp_path / "server"), profile=profile)
-    session.initialize()
+    try:
+        session.initialize()
+    except BaseException:
+        session.close()
+        raise
     return session
 
 

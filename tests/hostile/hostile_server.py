@@ -405,10 +405,12 @@ def _unshare_in_child(flags: int) -> dict:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(read_end)
-        code, error = syscall(SYS_UNSHARE, flags)
-        os.write(write_end, json.dumps([code, error]).encode())
-        os._exit(0)
+        try:
+            os.close(read_end)
+            code, error = syscall(SYS_UNSHARE, flags)
+            os.write(write_end, json.dumps([code, error]).encode())
+        finally:
+            os._exit(0)
     os.close(write_end)
     data = b""
     while chunk := os.read(read_end, 256):
