@@ -279,10 +279,7 @@ class Pump:
             if number == signal.SIGCHLD:
                 self._reap()
             elif number in STOP_SIGNALS:
-                if self.stage == "running":
-                    self._begin_shutdown()
-                else:
-                    self._kill(None)
+                self._hurry()
 
     def _reap(self) -> None:
         """Reap every child: bwrap, and anything orphaned onto mcpbox as subreaper."""
@@ -308,6 +305,17 @@ class Pump:
         self.to_server.close_when_drained = True
         self.to_server.flush()
         self.deadline = time.monotonic() + GRACE_SECONDS
+
+    def _hurry(self) -> None:
+        """Each stop signal moves shutdown one stage on at once: stdin closed, SIGTERM, SIGKILL.
+
+        A client that closed stdin and then sends SIGTERM (as MCP clients do to a
+        slow server) thus gets its SIGTERM to the server, not a SIGKILL.
+        """
+        if self.stage == "running":
+            self._begin_shutdown()
+        elif self.status is None:
+            self._advance_shutdown()
 
     def _advance_shutdown(self) -> None:
         if self.status is not None or self.stage == "draining":
