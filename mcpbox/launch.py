@@ -37,21 +37,7 @@ def run(profile_name: str, command: list[str]) -> int:
     if bwrap is None:
         raise SandboxError("bubblewrap (bwrap) is not installed; install it (apt-get install bubblewrap) "
                            "and run 'mcpbox doctor'")
-    home = os.path.expanduser("~")
-    command_needs = resolve.resolve(argv, home, os.environ.get("PATH"))
-    user = spawn.sandbox_user()
-    facts = layout.host_facts(profile.sandbox.network)
-    _check_binds(profile, facts.cwd)
-    groups = cgroup.create(f"mcpbox-{os.getpid()}", profile.limits.memory_mb * limits.MIB,
-                           profile.limits.processes + limits.BWRAP_PROCESSES)
-    try:
-        plan = layout.plan(profile, command_needs, facts, user)
-        bpf = seccomp.compile_bpf(profile.sandbox.network)
-        values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory)
-    except BaseException:
-        groups.remove()
-        raise
-    starting = spawn.start(plan, user, bwrap, bpf, values, groups)
+    starting = start_sandbox(profile, argv, bwrap, f"mcpbox-{os.getpid()}")
     # While bwrap builds the namespaces: what only the relay needs.
     from mcpbox.relay.passthrough import PassThrough
     from mcpbox.relay.pump import Pump
@@ -65,6 +51,24 @@ def run(profile_name: str, command: list[str]) -> int:
         os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
                     "and the kernel stopped it\n".encode())
     return status
+
+
+def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str) -> spawn.Starting:
+    """Everything from a profile and a command to bwrap waiting at its block fd (`mcpbox doctor`'s trial too)."""
+    command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"))
+    user = spawn.sandbox_user()
+    facts = layout.host_facts(profile.sandbox.network)
+    _check_binds(profile, facts.cwd)
+    groups = cgroup.create(cgroup_name, profile.limits.memory_mb * limits.MIB,
+                           profile.limits.processes + limits.BWRAP_PROCESSES)
+    try:
+        plan = layout.plan(profile, command, facts, user)
+        bpf = seccomp.compile_bpf(profile.sandbox.network)
+        values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory)
+    except BaseException:
+        groups.remove()
+        raise
+    return spawn.start(plan, user, bwrap, bpf, values, groups)
 
 
 def _check_binds(profile: profiles.Profile, cwd: str) -> None:

@@ -311,9 +311,9 @@ def check_subreaper(host: Host) -> list[Result]:
 @_named("trial run")
 def check_trial_run(host: Host) -> list[Result]:
     """Build the default profile's whole sandbox through `mcpbox run`'s own code and run `true` in it."""
+    from mcpbox import launch
     from mcpbox import profile as profiles
     from mcpbox.errors import McpboxError
-    from mcpbox.sandbox import cgroup, layout, limits, resolve, spawn
 
     name = "trial run"
     try:
@@ -326,25 +326,17 @@ def check_trial_run(host: Host) -> list[Result]:
         host.limits = profile.limits
         return [Result(FAIL, name, f"the default profile cannot be loaded ({error}); fix or remove it")]
     host.limits = profile.limits
-    groups = cgroup.create(f"mcpbox-doctor-{os.getpid()}", profile.limits.memory_mb * limits.MIB,
-                           profile.limits.processes + limits.BWRAP_PROCESSES)
-    host.cgroups = groups
     if host.bwrap is None or host.bpf is None:
         missing = "bwrap" if host.bwrap is None else "the seccomp filter"
         return [Result(WARN, name, f"not run: {missing} is unavailable (see above)")]
     true = _true()
     if true is None:
         return [Result(WARN, name, "not run: this host has no /usr/bin/true to run in the sandbox")]
-    user = spawn.sandbox_user()
-    home = os.path.expanduser("~")
-    command = resolve.resolve([true], home, os.environ.get("PATH"))
-    plan = layout.plan(profile, command, layout.host_facts(profile.sandbox.network), user)
-    values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory)
     began = time.perf_counter()
     try:
-        started = spawn.start(plan, user, host.bwrap, host.bpf, values, groups)
-        # start() holds bwrap at its block fd until release() (older spawn.py released at once).
-        sandbox = started.release() if hasattr(started, "release") else started
+        starting = launch.start_sandbox(profile, [true], host.bwrap, f"mcpbox-doctor-{os.getpid()}")
+        host.cgroups = starting.cgroups
+        sandbox = starting.release()
     except McpboxError as error:
         return [Result(FAIL, name, f"bwrap could not build the default profile's sandbox: "
                                    f"{_strip_doctor_hint(str(error))}")]
@@ -361,9 +353,9 @@ def check_trial_run(host: Host) -> list[Result]:
     if sandbox.process.returncode != 0:
         message = _one_line(err.decode(errors="replace")) or "no message"
         return [Result(FAIL, name, f"{true} in the sandbox exited with status {sandbox.process.returncode}: {message}")]
-    in_groups = " in the probe cgroup" if groups.directories else ""
+    in_groups = " in the probe cgroup" if starting.cgroups.directories else ""
     return [Result(OK, name, f"built the default profile's sandbox (binds, tmpfs, seccomp, rlimits, as uid "
-                             f"{user.uid}{in_groups}) and ran {true} in it in {elapsed:.0f} ms")]
+                             f"{_sandbox_uid()}{in_groups}) and ran {true} in it in {elapsed:.0f} ms")]
 
 
 @_named("limits")
@@ -394,29 +386,28 @@ def check_limits(host: Host) -> list[Result]:
     held = f"RLIMIT_NPROC={processes} {where} ({limits.processes} + {rlimit.BWRAP_PROCESSES} for bwrap)"
     if groups.pids:
         held += f", and a pids cgroup ({_cgroup_version(groups, 'pids')}) with pids.max={processes}"
-    results.append(_rlimit_result(f"processes {limits.processes}", held, "NPROC", processes, "processes", root))
+    results.append(_rlimit_result(f"processes {limits.processes}", held, "NPROC", processes, "processes"))
 
     results.append(_rlimit_result(f"open files {limits.open_files}", f"RLIMIT_NOFILE={limits.open_files} per process",
-                                  "NOFILE", limits.open_files, "open_files", root))
+                                  "NOFILE", limits.open_files, "open_files"))
     results.append(_rlimit_result(f"cpu time {limits.cpu_seconds} s",
                                   f"RLIMIT_CPU={limits.cpu_seconds} s per process; the watchdog sums the tree",
-                                  "CPU", limits.cpu_seconds, "cpu_seconds", root))
+                                  "CPU", limits.cpu_seconds, "cpu_seconds"))
     fsize = limits.file_size_mb * rlimit.MIB
     results.append(_rlimit_result(f"file size {limits.file_size_mb} MB", f"RLIMIT_FSIZE={fsize} bytes per file written",
-                                  "FSIZE", fsize, "file_size_mb", root))
+                                  "FSIZE", fsize, "file_size_mb"))
     results.append(Result(OK, f"/tmp and home {limits.tmp_mb} MB",
                           f"each a private tmpfs of {limits.tmp_mb} MB (bwrap --size)"))
     return results
 
 
-def _rlimit_result(check: str, held: str, kind: str, value: int, key: str, root: bool) -> Result:
-    """An rlimit holds unless mcpbox (not root) would have to raise its own hard limit to set it."""
+def _rlimit_result(check: str, held: str, kind: str, value: int, key: str) -> Result:
+    """A host hard limit below the profile's holds instead (the sandbox only gets stricter): say so."""
     _, hard = resource.getrlimit(getattr(resource, f"RLIMIT_{kind}"))
-    if not root and hard != resource.RLIM_INFINITY and hard < value:
-        return Result(FAIL, check, f"mcpbox's hard RLIMIT_{kind} is {hard}, below the {value} the sandbox gets, "
-                                   f"and only root can raise it: raise it for your user (limits.conf, or "
-                                   f"Limit{kind}= in the systemd unit that starts your MCP client) or lower "
-                                   f"[limits] {key} in the profile")
+    if hard != resource.RLIM_INFINITY and hard < value:
+        return Result(WARN, check, f"{held}, but held at {hard}: mcpbox's own hard RLIMIT_{kind} is lower "
+                                   f"and the sandbox inherits it; lower [limits] {key} in the profile or raise "
+                                   f"the hard limit (limits.conf, or Limit{kind}= in your MCP client's unit)")
     return Result(OK, check, held)
 
 
