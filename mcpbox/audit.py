@@ -1,0 +1,71 @@
+"""The audit log: one JSON line per decision, flushed as written so a crash loses nothing.
+
+Lines go to `[audit] path` or `~/.local/state/mcpbox/audit.jsonl`. The file is
+rotated by size (`audit.jsonl.1`, `.2`, ...), created private to the user, and
+never holds a secret value: callers pass hashes or names, not arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from mcpbox import paths
+
+MAX_BYTES = 16 * 1024 * 1024
+KEEP = 3
+
+
+def default_path() -> str:
+    return os.path.join(paths.state_dir(), "audit.jsonl")
+
+
+class AuditLog:
+    def __init__(self, path: str | None = None, max_bytes: int = MAX_BYTES, keep: int = KEEP) -> None:
+        self.path = os.path.expanduser(path) if path else default_path()
+        self._max_bytes = max_bytes
+        self._keep = keep
+        self._fd: int | None = None
+        self._size = 0
+
+    def write(self, **record: Any) -> None:
+        """Append one decision; an unwritable log is reported once and never stops the relay."""
+        line = json.dumps({"time": _now(), **record}, separators=(",", ":"), default=str).encode() + b"\n"
+        try:
+            if self._fd is None:
+                self._open()
+            elif self._size + len(line) > self._max_bytes:
+                self._rotate()
+            assert self._fd is not None
+            os.write(self._fd, line)
+            self._size += len(line)
+        except OSError as error:
+            if self._fd != -1:
+                os.write(2, f"mcpbox: cannot write the audit log {self.path}: {error.strerror}\n".encode())
+            self._fd = -1
+
+    def close(self) -> None:
+        if self._fd not in (None, -1):
+            os.close(self._fd)
+        self._fd = None
+
+    def _open(self) -> None:
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._size = os.fstat(self._fd).st_size
+
+    def _rotate(self) -> None:
+        self.close()
+        for index in range(self._keep - 1, 0, -1):
+            older = f"{self.path}.{index}"
+            if os.path.exists(older):
+                os.replace(older, f"{self.path}.{index + 1}")
+        os.replace(self.path, f"{self.path}.1")
+        self._open()
+
+
+def _now() -> str:
+    seconds = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
