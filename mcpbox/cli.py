@@ -11,6 +11,7 @@ from mcpbox.errors import EXIT_CONFIG, EXIT_USAGE, McpboxError
 
 EPILOG = """\
 exit status of 'run': the server's own, or
+  124  the server's signature does not verify ([verify]); it was not started
   125  the profile or the command line is wrong
   126  this host cannot build the sandbox (see 'mcpbox doctor')
   127  the server's command was not found
@@ -20,6 +21,7 @@ examples:
   mcpbox run -- /opt/mcp/venv/bin/mcp-server-time
   mcpbox run --profile filesystem -- ~/mcp/node_modules/.bin/mcp-server-filesystem ~/projects
   mcpbox check filesystem
+  mcpbox verify --profile my-signed-server
   mcpbox doctor
 """
 
@@ -55,6 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Check bwrap, user namespaces, AppArmor, seccomp, Landlock and cgroups, "
                                     "and say which mechanism holds each limit on this host.")
     commands.add_parser("profiles", help="list the profiles mcpbox can find")
+
+    verify = commands.add_parser(
+        "verify", help="check a profile's [verify] signature without starting the server",
+        description="Verify the profile's [verify] artifact against its sigstore bundle and signer policy, "
+                    "offline, as 'run' would. Prints the signer, the log time and the sha256 and exits 0; "
+                    "exits 1 with the reason when it does not verify.")
+    verify.add_argument("--profile", "-p", required=True, metavar="PROFILE", help="a profile file or name")
+    trust = commands.add_parser(
+        "trust", help="manage the Sigstore trust root",
+        description="'trust update' fetches the current Sigstore public-good trust root through sigstore's TUF "
+                    "client (online) and keeps it for verification; without it mcpbox uses the root it ships.")
+    trust.add_argument("action", choices=["update"])
+
+    pins = commands.add_parser(
+        "pins", help="forget a server's pinned tool definitions (accept a change it made)",
+        description="mcpbox pins the first definition it sees of every tool, prompt and resource template, and "
+                    "the server's instructions, per profile and command. A later change hides that item. "
+                    "'pins reset' forgets the pins of one server so that the next run pins what it says then.")
+    pins.add_argument("action", choices=["reset"])
+    pins.add_argument("--profile", "-p", default="default", metavar="PROFILE")
+    pins.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     return parser
 
 
@@ -91,6 +114,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mcpbox.sandbox import host
 
         return host.doctor()
+    if args.subcommand == "pins":
+        from mcpbox import launch
+
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        return launch.reset_pins(args.profile, command)
+    if args.subcommand == "verify":
+        from mcpbox.trust import verify
+
+        return verify.report(args.profile)
+    if args.subcommand == "trust":
+        from mcpbox.trust import root
+
+        print(root.update())
+        return 0
     if args.subcommand == "profiles":
         from mcpbox import explain
 

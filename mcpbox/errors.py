@@ -2,12 +2,14 @@
 
 Exit statuses are part of the user contract (documented in the README): a
 client config or a script can tell a broken profile from a host that cannot
-sandbox from a missing command, and all three from the server's own status.
+sandbox from a missing command from a server whose signature does not verify,
+and all of them from the server's own status.
 """
 
 from __future__ import annotations
 
 EXIT_USAGE = 2
+EXIT_UNVERIFIED = 124
 EXIT_CONFIG = 125
 EXIT_SANDBOX = 126
 EXIT_NOT_FOUND = 127

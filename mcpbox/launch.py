@@ -10,26 +10,19 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Sequence
 
 from mcpbox import profile as profiles
-from mcpbox.errors import McpboxError, SandboxError, UsageError
+from mcpbox.errors import SandboxError, UsageError
 from mcpbox.sandbox import cgroup, layout, limits, resolve, seccomp, spawn
 
 PR_SET_CHILD_SUBREAPER = 36
 
 
-class VerificationUnavailable(McpboxError):
-    pass
-
-
 def run(profile_name: str, command: list[str]) -> int:
     loaded = profiles.load(profile_name)
     profile = loaded.profile
-    if profile.verify is not None:
-        raise VerificationUnavailable(
-            f"profile {loaded.path} asks for signature verification ([verify]), which this mcpbox "
-            "cannot do yet; it will not run the server unverified"
-        )
+    verified = _verified_binds(profile)  # before anything starts
     argv = command or [os.path.expanduser(word) for word in profile.server.command]
     if not argv:
         raise UsageError(f"no command: give one after '--', or set [server] command in {loaded.path}")
@@ -37,23 +30,74 @@ def run(profile_name: str, command: list[str]) -> int:
     if bwrap is None:
         raise SandboxError("bubblewrap (bwrap) is not installed; install it (apt-get install bubblewrap) "
                            "and run 'mcpbox doctor'")
-    starting = start_sandbox(profile, argv, bwrap, f"mcpbox-{os.getpid()}")
+    starting = start_sandbox(profile, argv, bwrap, f"mcpbox-{os.getpid()}", verified)
     # While bwrap builds the namespaces: what only the relay needs.
-    from mcpbox.relay.passthrough import PassThrough
     from mcpbox.relay.pump import Pump
     from mcpbox.sandbox.watchdog import Watchdog
 
+    relay = _firewall(loaded, starting.command)
     _become_subreaper()
     sandbox = starting.release()
     watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
-    status = Pump(sandbox, PassThrough(), watchdog.check, b"[server] ").run()
+    status = Pump(sandbox, relay, watchdog.check, b"[server] ").run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
         os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
                     "and the kernel stopped it\n".encode())
     return status
 
 
-def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str) -> spawn.Starting:
+def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
+    from mcpbox.audit import AuditLog
+    from mcpbox.relay import filters
+    from mcpbox.relay.firewall import Firewall
+
+    profile = loaded.profile
+    secret_names = [n for n in profile.sandbox.env if filters.says_secret(n) or n in profile.redact.env]
+    secrets = {name: os.environ[name] for name in (*secret_names, *profile.redact.env) if os.environ.get(name)}
+    cwd = os.getcwd()
+    granted = [profiles.expand_path(e, cwd) for e in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
+    return Firewall(profile, audit=AuditLog(profile.audit.path), pins=pins_for(loaded.path, command),
+                    secrets=secrets, home=os.path.expanduser("~"), granted_paths=granted,
+                    reset_hint=f"mcpbox pins reset --profile {loaded.path} -- {' '.join(command)}")
+
+
+def pins_for(profile_path: str, command: list[str]):
+    """The pin store of one server identity: the profile and the resolved command it runs."""
+    from mcpbox.relay.pins import PinStore, identity_key, store_path
+
+    return PinStore(store_path(identity_key(os.path.abspath(profile_path), command)),
+                    {"profile": os.path.abspath(profile_path), "command": command})
+
+
+def reset_pins(profile_name: str, command: list[str]) -> int:
+    loaded = profiles.load(profile_name)
+    argv = command or [os.path.expanduser(word) for word in loaded.profile.server.command]
+    if not argv:
+        raise UsageError(f"no command: give one after '--', or set [server] command in {loaded.path}")
+    resolved = [resolve.find_executable(argv[0], os.environ.get("PATH")), *argv[1:]]
+    store = pins_for(loaded.path, resolved)
+    try:
+        os.remove(store.path)
+    except FileNotFoundError:
+        print(f"no pins stored for {' '.join(resolved)} under {loaded.path}")
+        return 0
+    print(f"forgot the pinned definitions of {' '.join(resolved)} under {loaded.path}; "
+          "the next run pins what the server says then")
+    return 0
+
+
+def _verified_binds(profile: profiles.Profile) -> list[layout.Bind]:
+    """[verify]: the staged copy its publisher signed, bound read-only at the original path, is what runs."""
+    if profile.verify is None:
+        return []
+    from mcpbox.trust import verify
+
+    result = verify.verified(profile.verify, profile.audit.path)
+    return [layout.Bind(result.staged, result.artifact)]
+
+
+def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str,
+                  verified: Sequence[layout.Bind] = ()) -> spawn.Starting:
     """Everything from a profile and a command to bwrap waiting at its block fd (`mcpbox doctor`'s trial too)."""
     command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"))
     user = spawn.sandbox_user()
@@ -62,7 +106,7 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
     groups = cgroup.create(cgroup_name, profile.limits.memory_mb * limits.MIB,
                            profile.limits.processes + limits.BWRAP_PROCESSES)
     try:
-        plan = layout.plan(profile, command, facts, user)
+        plan = layout.plan(profile, command, facts, user, verified)
         bpf = seccomp.compile_bpf(profile.sandbox.network)
         values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory)
     except BaseException:

@@ -24,6 +24,7 @@ INJECTION_VARIABLES = frozenset({
     "PYTHONUSERBASE", "PYTHONINSPECT", "NODE_OPTIONS", "NODE_PATH", "BASH_ENV", "ENV", "PERL5OPT",
     "PERL5LIB", "RUBYOPT", "RUBYLIB", "GCONV_PATH", "MALLOC_CONF",
 })
+REPOSITORY_FORMS = (r"https://[^/\s]+/[^/\s]+/[^/\s]+", r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 class Server(NamedTuple):
@@ -68,14 +69,25 @@ class Client(NamedTuple):
 
 
 class Verify(NamedTuple):
-    artifact: str
-    bundle: str
+    """Who must have signed the server: an exact identity, or a repository (any matching ref)."""
+
+    artifact: str  # the file or directory tree that runs
+    bundle: str  # its sigstore bundle
     identity: str | None = None
     issuer: str | None = None
     repository: str | None = None
     workflow: str | None = None
     ref: str | None = None
     trusted_root: str | None = None
+
+
+class Redact(NamedTuple):
+    """What is replaced by `[redacted:NAME]` in everything sent to the client."""
+
+    builtin: bool = True  # the built-in token shapes (GitHub, AWS, OpenAI, Anthropic, Slack, keys...)
+    patterns: tuple[str, ...] = ()  # more regular expressions
+    env: tuple[str, ...] = ()  # variables whose values are secrets, besides names that say so
+    keep_ansi: bool = False  # keep ANSI escapes in results (never in definitions)
 
 
 class Audit(NamedTuple):
@@ -93,6 +105,7 @@ class Profile(NamedTuple):
     prompts: Catalog = Catalog()
     client: Client = Client()
     verify: Verify | None = None
+    redact: Redact = Redact()
     audit: Audit = Audit()
 
 
@@ -180,6 +193,10 @@ def _first_problem(error: Any) -> str:
 
 
 def _semantic_problems(profile: Profile) -> list[str]:
+    import re
+
+    from mcpbox.relay.policy import parse_rate
+
     problems: list[str] = []
     for key in ("read_only", "read_write"):
         for entry in getattr(profile.sandbox, key):
@@ -193,9 +210,50 @@ def _semantic_problems(profile: Profile) -> list[str]:
             problems.append(f"sandbox.env: {name!r} is not a variable name")
         elif name in INJECTION_VARIABLES:
             problems.append(f"sandbox.env: {name} injects code into the server's runtime; mcpbox never passes it")
+    for expression in profile.redact.patterns:
+        try:
+            re.compile(expression)
+        except re.error as error:
+            problems.append(f"redact.patterns: {expression!r} is not a regular expression ({error})")
+    for tool, rate in profile.tools.rate.items():
+        try:
+            parse_rate(rate)
+        except ValueError as error:
+            problems.append(f"tools.rate.{tool}: {error}")
     for key, value in profile.limits._asdict().items():
         if value <= 0:
             problems.append(f"limits.{key}: must be a positive number, got {value}")
+    if profile.verify is not None:
+        problems += _verify_problems(profile.verify)
+    return problems
+
+
+def _verify_problems(verify: Verify) -> list[str]:
+    """One policy form or the other, never a mix: a half-written policy must not verify anything."""
+    import re
+
+    problems: list[str] = []
+    for key in ("artifact", "bundle", "trusted_root"):
+        value = getattr(verify, key)
+        if value is not None and not value.startswith(("/", "~")):
+            problems.append(f"verify.{key}: {value!r} is relative; write an absolute path or a ~/ path")
+    if (verify.identity is None) == (verify.repository is None):
+        problems.append("verify: give exactly one of 'identity' (an exact signer) or 'repository' "
+                        "(any signature from a repository's workflows)")
+    if not verify.issuer:
+        problems.append("verify.issuer: required key is missing (the OIDC issuer that vouched for the signer, "
+                        "e.g. https://token.actions.githubusercontent.com)")
+    for key in ("workflow", "ref"):
+        if getattr(verify, key) is not None and verify.repository is None:
+            problems.append(f"verify.{key}: only applies with 'repository'")
+    for key in ("identity", "repository", "workflow", "ref"):
+        if getattr(verify, key) == "":
+            problems.append(f"verify.{key}: must not be empty")
+    repository = verify.repository
+    if repository and not any(re.fullmatch(form, repository) for form in REPOSITORY_FORMS):
+        problems.append(f"verify.repository: {repository!r} is neither https://HOST/ORG/REPO nor ORG/REPO")
+    if verify.ref and not verify.ref.startswith("refs/"):
+        problems.append(f"verify.ref: {verify.ref!r} is not a git ref glob like 'refs/tags/*'")
     return problems
 
 

@@ -5,12 +5,14 @@ fork a daemon and exit, or die with a chosen status or signal, and they need
 them on cue. Real MCP servers do none of that on purpose, so they cannot show
 that mcpbox cleans up after the ones that do.
 
-Usage: lifecycle_servers.py MODE [ARG]. Every mode writes b"ready\\n" to stdout
-once it is set up (signal dispositions in place, daemon running), so a test
-knows every process of the sandbox exists before it looks for them. Lines
-read from stdin are echoed back, except the line b"exit\\n", which makes the
-modes that take it end the way their name says; stdin EOF is announced with
-b"eof\\n" on stdout, so a test can tell that mcpbox closed the server's stdin.
+Usage: lifecycle_servers.py MODE [ARG]. The servers speak in words, each sent
+as one JSON-RPC notification line (`word()`), since mcpbox relays JSON-RPC
+only. Every mode says "ready" once it is set up (signal dispositions in
+place, daemon running), so a test knows every process of the sandbox exists
+before it looks for them. Lines read from stdin are echoed back, except the
+word "exit", which makes the modes that take it end the way their name says;
+stdin EOF is announced with "eof", so a test can tell that mcpbox closed the
+server's stdin.
 
   eof STATUS      exit STATUS at stdin EOF (a well-behaved server)
   exit STATUS     exit STATUS when told "exit", without waiting for EOF
@@ -25,10 +27,17 @@ b"eof\\n" on stdout, so a test can tell that mcpbox closed the server's stdin.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import time
+
+
+def word(text: str) -> bytes:
+    """A word as one JSON-RPC notification line, the only thing mcpbox relays."""
+    body = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": text}}
+    return json.dumps(body).encode() + b"\n"
 
 
 def sleep_forever() -> None:
@@ -58,12 +67,12 @@ def lines():
 
 
 def echo_until_exit() -> bool:
-    """Echo lines; True if told "exit", False at EOF (announced with b"eof\\n" on stdout)."""
+    """Echo lines; True if told "exit", False at EOF (announced with the word "eof")."""
     for line in lines():
-        if line == b"exit\n":
+        if line == word("exit"):
             return True
         say(line)
-    say(b"eof\n")
+    say(word("eof"))
     return False
 
 
@@ -99,7 +108,7 @@ def main() -> None:
             signal.signal(sig, signal.SIG_IGN)
     if mode == "daemon":
         start_daemon(keep_stdio=argument == "keep")
-    say(b"ready\n")
+    say(word("ready"))
     told = echo_until_exit()
     if mode == "eof" and not told:
         sys.exit(int(argument))

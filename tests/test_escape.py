@@ -131,8 +131,8 @@ class Session:
     def call(self, attack: str, arguments: dict | None = None, timeout: float = RESPONSE_SECONDS) -> dict | None:
         """Run one attack; its JSON report, or None if the server died (was killed) first."""
         response = self.request("tools/call", {"name": attack, "arguments": arguments or {}}, timeout)
-        if response is None:
-            return None
+        if response is None or "server exited before answering" in response.get("error", {}).get("message", ""):
+            return None  # mcpbox answers a request the dead server never will
         assert "result" in response, response
         outcome = json.loads(response["result"]["content"][0]["text"])
         assert response["result"]["isError"] is False, outcome["detail"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mcpbox.profile import Profile, Sandbox
-from mcpbox.sandbox.layout import BwrapFds, HostFacts, SandboxUser, bwrap_argv, plan
+from mcpbox.sandbox.layout import Bind, BwrapFds, HostFacts, SandboxUser, bwrap_argv, plan
 from mcpbox.sandbox.resolve import Command, Needs
 
 USER = SandboxUser(1000, 1000, "alice", "/home/alice", fresh=False)
@@ -82,3 +82,20 @@ def test_writable_wins_when_a_path_is_granted_twice() -> None:
     argv = argv_for(Sandbox(read_only=["/data"], read_write=["/data"]))
     assert ("/data", "/data") in pairs(argv, "--bind")
     assert ("/data", "/data") not in pairs(argv, "--ro-bind")
+
+
+def test_a_verified_copy_is_bound_read_only_and_no_original_bind_inside_it_survives() -> None:
+    """A bind from the original at or below a verified path would shadow the verified copy."""
+    needs = Needs(binds=["/opt/srv", "/opt/srv/bin/server", "/opt/other"])
+    command = Command(["/opt/srv/bin/server"], needs)
+    profile = Profile(sandbox=Sandbox(read_only=["/opt/srv/lib"], read_write=["/opt/srv", "/opt"]))
+    verified = [Bind("/cache/store/trees/abc", "/opt/srv", writable=True)]
+    layout = plan(profile, command, FACTS, USER, verified)
+    fds = BwrapFds(seccomp=10, info=11, block=12, files=list(range(20, 20 + len(layout.files))))
+    argv = bwrap_argv(layout, "/usr/bin/bwrap", fds)
+    at_srv = [(o, s) for o, s, d in zip(argv, argv[1:], argv[2:]) if o in ("--bind", "--ro-bind") and
+              (d == "/opt/srv" or d.startswith("/opt/srv/"))]
+    assert at_srv == [("--ro-bind", "/cache/store/trees/abc")]
+    binds = pairs(argv, "--ro-bind") + pairs(argv, "--bind")
+    assert ("/opt/other", "/opt/other") in binds and ("/opt", "/opt") in pairs(argv, "--bind")
+    assert argv.index("/opt") < argv.index("/cache/store/trees/abc"), "the parent is mounted first"

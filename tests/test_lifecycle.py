@@ -29,6 +29,7 @@ import psutil
 import pytest
 
 from conftest import MCPBOX, mcpbox_env
+from lifecycle_servers import word
 from mcpbox.sandbox.spawn import FRESH_UID_BASE
 
 SERVER = str(Path(__file__).resolve().parent / "lifecycle_servers.py")
@@ -202,7 +203,7 @@ def assert_cgroups_removed(box: Box) -> None:
 
 def start(boxes: list[Box], *server_args: str) -> Box:
     box = launch(boxes, *server_args)
-    read_exactly(box, b"ready\n")
+    read_exactly(box, word("ready"))
     collect(box)
     return box
 
@@ -214,17 +215,17 @@ def start(boxes: list[Box], *server_args: str) -> Box:
 def test_client_eof_closes_server_stdin_and_passes_its_status(boxes: list[Box], server_status: int) -> None:
     """Closing mcpbox's stdin closes the server's; the server exits and mcpbox exits with its status.
 
-    The echo shows the relay was live; b"eof\\n" written by the server after
+    The echo shows the relay was live; the word "eof" written by the server after
     its stdin closed still reaches the client (mcpbox drains the server's
     output before it exits); 5 rather than 0 shows the status is the server's.
     """
     box = start(boxes, "eof", str(server_status))
-    box.process.stdin.write(b"hello\n")
-    read_exactly(box, b"hello\n")
+    box.process.stdin.write(word("hello"))
+    read_exactly(box, word("hello"))
     box.process.stdin.close()
     status, out, err = finish(box)
     assert status == server_status, err
-    assert out == b"eof\n"
+    assert out == word("eof")
     assert_cgroups_removed(box)
 
 
@@ -232,7 +233,7 @@ def test_client_eof_closes_server_stdin_and_passes_its_status(boxes: list[Box], 
 def test_exit_status_passes_through(boxes: list[Box], server_status: int) -> None:
     """A server that exits on its own (client still connected) gives mcpbox its exit status."""
     box = start(boxes, "exit", str(server_status))
-    box.process.stdin.write(b"exit\n")
+    box.process.stdin.write(word("exit"))
     status, out, err = finish(box)
     assert status == server_status, err
     assert out == b""
@@ -242,7 +243,7 @@ def test_exit_status_passes_through(boxes: list[Box], server_status: int) -> Non
 def test_server_killed_by_a_signal_gives_128_plus_signal(boxes: list[Box]) -> None:
     """A server that dies of a signal makes mcpbox exit 128 + the signal, as a shell would report it."""
     box = start(boxes, "signal", str(int(signal.SIGUSR1)))
-    box.process.stdin.write(b"exit\n")
+    box.process.stdin.write(word("exit"))
     status, _, err = finish(box)
     assert status == 128 + signal.SIGUSR1, err
     assert_cgroups_removed(box)
@@ -261,7 +262,7 @@ def test_stop_signal_to_mcpbox_ends_the_server_through_its_stdin(boxes: list[Box
     box.process.send_signal(stop)
     status, out, err = finish(box)
     assert status == 4, err
-    assert out == b"eof\n"
+    assert out == word("eof")
     assert b"Traceback" not in err
     assert_cgroups_removed(box)
 
@@ -275,7 +276,7 @@ def test_sigterm_reaches_a_server_that_ignores_stdin_eof(boxes: list[Box]) -> No
     box.process.send_signal(signal.SIGTERM)
     status, out, err = finish(box)
     assert status == 128 + signal.SIGTERM, err
-    assert out == b"eof\n"
+    assert out == word("eof")
     assert_cgroups_removed(box)
 
 
@@ -287,7 +288,7 @@ def test_stop_signal_after_client_eof_sends_sigterm_not_sigkill(boxes: list[Box]
     """
     box = start(boxes, "sigterm-only")
     box.process.stdin.close()
-    read_exactly(box, b"eof\n")
+    read_exactly(box, word("eof"))
     box.process.send_signal(signal.SIGTERM)
     status, out, err = finish(box)
     assert status == 128 + signal.SIGTERM, err
@@ -298,7 +299,7 @@ def test_stop_signal_after_client_eof_sends_sigterm_not_sigkill(boxes: list[Box]
 def test_stubborn_server_is_killed_after_both_grace_periods(boxes: list[Box]) -> None:
     """A server deaf to stdin EOF and SIGTERM is SIGKILLed (with everything in its sandbox).
 
-    mcpbox closes its stdin (the server answers b"eof\\n"), waits GRACE_SECONDS,
+    mcpbox closes its stdin (the server answers "eof"), waits GRACE_SECONDS,
     sends SIGTERM (ignored), waits GRACE_SECONDS again, then kills the sandbox:
     137 = 128 + SIGKILL.
     """
@@ -306,7 +307,7 @@ def test_stubborn_server_is_killed_after_both_grace_periods(boxes: list[Box]) ->
     box.process.stdin.close()
     status, out, err = finish(box)
     assert status == 128 + signal.SIGKILL, err
-    assert out == b"eof\n"
+    assert out == word("eof")
     assert_cgroups_removed(box)
 
 
@@ -345,7 +346,7 @@ def test_daemon_of_the_server_dies_with_the_sandbox(boxes: list[Box], stdio: str
     """
     box = start(boxes, "daemon", *(["keep"] if stdio == "keep" else []))
     assert len(server_processes(box)) == 2, "the server and its daemon should both be running"
-    box.process.stdin.write(b"exit\n")
+    box.process.stdin.write(word("exit"))
     status, out, err = finish(box)
     assert status == 0, err
     assert out == b""

@@ -103,7 +103,9 @@ arguments = "hash"
 
 
 def test_cached_profile_equals_validated_one_and_skips_validation(tmp_path: Path, monkeypatch) -> None:
-    raw = b"[sandbox]\nread_only = ['~/a']\n[tools.arguments.t]\np = '/x/**'\n[verify]\nartifact='a'\nbundle='b'\n"
+    raw = (b"[sandbox]\nread_only = ['~/a']\n[tools.arguments.t]\np = '/x/**'\n[verify]\nartifact='/a'\n"
+           b"bundle='/b'\nidentity='https://github.com/o/r/.github/workflows/r.yml@refs/tags/v1'\n"
+           b"issuer='https://token.actions.githubusercontent.com'\n")
     first = profile.parse(raw, "test")
 
     def no_validation(*_: object) -> None:

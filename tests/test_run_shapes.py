@@ -3,7 +3,8 @@
 The venv console script (mcp-server-time) and the node package (server-everything)
 are covered end to end in tests/e2e; the script given to an interpreter by the
 escape tests. Here: a single binary outside /usr, a script with a shebang, and
-the shared host network.
+the shared host network. These commands print plain text, which mcpbox never
+relays to the client as if it were JSON-RPC: it reaches stderr, marked.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 from pathlib import Path
 
 from conftest import MCPBOX, ROOT
+
+NOT_JSON = "[server stdout, not JSON-RPC] "
 
 
 def run(argv: list[str], profile: Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -29,7 +32,8 @@ def test_single_binary_outside_usr_starts(tmp_path: Path) -> None:
     shutil.copy("/usr/bin/echo", tool)
     result = run([str(tool), "binary ran"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "binary ran\n"
+    assert result.stdout == ""
+    assert f"{NOT_JSON}binary ran\n" in result.stderr
 
 
 def test_script_with_shebang_starts_and_sees_only_itself(tmp_path: Path) -> None:
@@ -39,7 +43,7 @@ def test_script_with_shebang_starts_and_sees_only_itself(tmp_path: Path) -> None
     (tmp_path / "neighbour.txt").write_text("not for the server")
     result = run([str(script)])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["server.sh"]
+    assert [line for line in result.stderr.splitlines() if line.startswith(NOT_JSON)] == [f"{NOT_JSON}server.sh"]
 
 
 def test_network_profile_shares_the_host_network(tmp_path: Path) -> None:
@@ -68,4 +72,4 @@ def test_network_profile_shares_the_host_network(tmp_path: Path) -> None:
             process.kill()
             process.wait()
     assert process.returncode == 0, err
-    assert out.strip() == str(Path("/etc/resolv.conf").exists())
+    assert f"{NOT_JSON}{Path('/etc/resolv.conf').exists()}" in err.splitlines()

@@ -11,13 +11,14 @@ from typing import Protocol
 
 
 class Output:
-    """What the relay wants sent, in order, to each side."""
+    """What the relay wants sent, in order, to each side, and lines for the user's stderr."""
 
-    __slots__ = ("to_server", "to_client")
+    __slots__ = ("to_server", "to_client", "notes")
 
     def __init__(self, to_server: list[bytes] | None = None, to_client: list[bytes] | None = None) -> None:
         self.to_server = to_server or []
         self.to_client = to_client or []
+        self.notes: list[bytes] = []
 
 
 class Relay(Protocol):

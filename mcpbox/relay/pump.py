@@ -242,6 +242,8 @@ class Pump:
             self.to_server.send(chunk)
         for chunk in output.to_client:
             self.to_client.send(chunk)
+        for note in output.notes:
+            self._say_raw(note)
 
     def _watch(self, fd: int) -> None:
         if fd in self.always_ready:

@@ -8,7 +8,7 @@ the layout can be tested and reasoned about without a process.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 from mcpbox.profile import Profile, expand_path
 from mcpbox.sandbox.resolve import Command
@@ -76,7 +76,9 @@ def host_facts(network: bool) -> HostFacts:
     return HostFacts(os.getcwd(), dict(os.environ), system_dirs, etc)
 
 
-def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser) -> Layout:
+def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser,
+         verified: Sequence[Bind] = ()) -> Layout:
+    """`verified`: staged, signature-checked copies, each bound read-only at its original path."""
     sandbox, limits = profile.sandbox, profile.limits
     binds = [Bind("/usr", "/usr")]
     symlinks: list[tuple[str, str]] = []
@@ -95,6 +97,7 @@ def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser
         for entry in getattr(sandbox, key):
             path = expand_path(entry, facts.cwd)
             binds.append(Bind(path, path, writable))
+    binds = _verified_over(binds, verified)
     files = [
         ("/etc/passwd", f"{user.name}:x:{user.uid}:{user.gid}::{user.home}:/bin/sh\n".encode()),
         ("/etc/group", f"{user.name}:x:{user.gid}:\n".encode()),
@@ -113,6 +116,14 @@ def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser
         network=sandbox.network,
         command=command.argv,
     )
+
+
+def _verified_over(binds: list[Bind], verified: Sequence[Bind]) -> list[Bind]:
+    """Drop every bind at or inside a verified path: from the original, it would hide the verified copy."""
+    def inside(bind: Bind) -> bool:
+        return any(bind.dest == v.dest or bind.dest.startswith(v.dest.rstrip("/") + "/") for v in verified)
+
+    return [b for b in binds if not inside(b)] + [Bind(v.source, v.dest, writable=False) for v in verified]
 
 
 def _merge(binds: list[Bind]) -> list[Bind]:

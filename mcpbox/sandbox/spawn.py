@@ -77,14 +77,15 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
     # beside bwrap's own set-up, so that it is not paid after it.
     joining = threading.Thread(target=cgroups.join, args=(process.pid,), daemon=True)
     joining.start()
-    return Starting(process, info_read, block_write, user, limits, cgroups, joining)
+    return Starting(process, info_read, block_write, user, limits, cgroups, joining, layout.command)
 
 
 class Starting:
     """bwrap between building the sandbox and running the server: the moment to apply limits."""
 
     def __init__(self, process: subprocess.Popen[bytes], info_fd: int, block_fd: int, user: SandboxUser,
-                 limits: list[tuple[int, int]], cgroups: Cgroups, joining: threading.Thread) -> None:
+                 limits: list[tuple[int, int]], cgroups: Cgroups, joining: threading.Thread,
+                 command: list[str]) -> None:
         self.process = process
         self.info_fd = info_fd
         self.block_fd = block_fd
@@ -92,6 +93,7 @@ class Starting:
         self.limits = limits
         self.cgroups = cgroups
         self.joining = joining
+        self.command = command  # what runs in the sandbox, its executable resolved
 
     def release(self) -> Sandbox:
         process = self.process

@@ -2,11 +2,12 @@
 
 The npm reference server (server-everything) and the PyPI mcp-server-time are
 each run twice with the same client, the `mcp` Python SDK's ClientSession
-over stdio: once started directly, once as `python -m mcpbox run -- SERVER`
-with the default profile. Whatever the client sees (the initialize result,
-the lists, tool results, the notifications, a server-to-client roots/list
-request) must be the same both times: mcpbox relays byte-exact for now, and
-the sandbox must not change what a well-behaved server says. Values that are
+over stdio: once started directly, once as `python -m mcpbox run --profile
+ALLOW_ALL -- SERVER`, a profile that allows every tool, prompt, resource and
+client capability and grants the folder the client offers as its root.
+Whatever the client sees (the initialize result, the lists, tool results, the
+notifications, a server-to-client roots/list request) must be the same both
+times: for allowed traffic the firewall and the sandbox must be invisible. Values that are
 the clock's (mcp-server-time's current time and today's date) are compared by
 shape, not value.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +39,16 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 
 SESSION_TIMEOUT = 60.0  # against hangs only
 ROOTS_WAIT = 15.0  # server-everything asks for roots ~0.5 s after initialize; generous, against hangs only
-ROOT_URI = "file:///e2e/root"
+ROOT_DIR = Path(tempfile.gettempdir()) / "mcpbox-e2e-root"
+ROOT_URI = ROOT_DIR.as_uri()
+ALLOW_ALL = f"""description = "allow everything the servers do (transparency tests)"
+[sandbox]
+read_only = ["{ROOT_DIR}"]
+[client]
+sampling = true
+elicitation = true
+roots = true
+"""
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?=T\d{2}:\d{2}:\d{2})")
 TIME_OF_DAY = re.compile(r"(?<=<date>)T\d{2}:\d{2}:\d{2}")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -75,7 +86,12 @@ def direct(server: Path, env: dict[str, str]) -> StdioServerParameters:
 
 
 def boxed(server: Path, env: dict[str, str]) -> StdioServerParameters:
-    return StdioServerParameters(command=MCPBOX[0], args=[*MCPBOX[1:], "run", "--", str(server)], env=env)
+    ROOT_DIR.mkdir(exist_ok=True)
+    profile = Path(env["XDG_CONFIG_HOME"]) / "allow-all.toml"
+    profile.parent.mkdir(parents=True, exist_ok=True)
+    profile.write_text(ALLOW_ALL)
+    return StdioServerParameters(command=MCPBOX[0], args=[*MCPBOX[1:], "run", "--profile", str(profile), "--",
+                                                          str(server)], env=env)
 
 
 def record(params: StdioServerParameters, script: Script, stderr_path: Path) -> Transcript:

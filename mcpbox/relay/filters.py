@@ -1,0 +1,113 @@
+"""What the model sees: invisible characters removed, secrets replaced, definitions fingerprinted.
+
+Each string goes through a cheap test before any regex (most strings have
+nothing to remove), and a whole raw message is tested first (most messages
+need no walk at all), so a large result costs little more than parsing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
+TAGS = "\U000e0000-\U000e007f"
+BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+FORMAT = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff\ufff9-\ufffb"
+INVISIBLE_ALWAYS = re.compile(f"[{TAGS}{BIDI}]")
+INVISIBLE_ALL = re.compile(f"[{TAGS}{BIDI}{FORMAT}]")
+# Raw-byte hints that a message may hold something to remove: ESC or C1 CSI, a JSON \u escape,
+# or a UTF-8 lead of the ranges above (U+00AD, U+061C, U+180E, U+2000-206F, U+FEFF/FFF9, tags).
+SUSPECT_BYTES = re.compile(rb"\x1b|\\u|\xc2[\x9b\xad]|\xd8\x9c|\xe1\xa0\x8e|\xe2\x80|\xe2\x81|\xef\xbb\xbf|\xef\xbf|\xf3\xa0")
+
+TOKEN_PATTERNS: list[tuple[str, str, str]] = [  # (label, literal prefix, regex)
+    ("anthropic-key", "sk-ant-", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
+    ("openai-key", "sk-", r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}"),
+    ("github-token", "ghp_", r"ghp_[A-Za-z0-9]{36,}"),
+    ("github-token", "gho_", r"gho_[A-Za-z0-9]{36,}"),
+    ("github-token", "ghu_", r"ghu_[A-Za-z0-9]{36,}"),
+    ("github-token", "ghs_", r"ghs_[A-Za-z0-9]{36,}"),
+    ("github-token", "ghr_", r"ghr_[A-Za-z0-9]{36,}"),
+    ("github-token", "github_pat_", r"github_pat_[A-Za-z0-9_]{22,}"),
+    ("aws-access-key", "AKIA", r"AKIA[0-9A-Z]{16}"),
+    ("aws-access-key", "ASIA", r"ASIA[0-9A-Z]{16}"),
+    ("slack-token", "xox", r"xox[abposr]-[A-Za-z0-9\-]{10,}"),
+    ("slack-webhook", "hooks.slack.com/services/", r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"),
+    ("google-api-key", "AIza", r"AIza[0-9A-Za-z_\-]{35}"),
+    ("stripe-key", "_live_", r"(?:sk|rk)_live_[A-Za-z0-9]{20,}"),
+    ("private-key", "-----BEGIN", r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"),
+]
+SECRET_NAME_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL", "AUTH", "PRIVATE",
+                     "COOKIE", "SESSION", "PAT")
+MIN_SECRET_LENGTH = 6
+
+
+def says_secret(name: str) -> bool:
+    """An environment variable whose name says its value is a secret."""
+    words = re.split(r"[^A-Z0-9]+", name.upper())
+    return any(word in SECRET_NAME_WORDS for word in words) or any(
+        name.upper().endswith(word) for word in ("TOKEN", "KEY", "SECRET", "PASSWORD"))
+
+
+class Redactor:
+    """Replaces secret values and known token shapes with `[redacted:NAME]`; never fails a message."""
+
+    def __init__(self, secrets: dict[str, str], builtin: bool = True, extra: Iterable[str] = ()) -> None:
+        self._secrets = sorted(((name, value) for name, value in secrets.items() if len(value) >= MIN_SECRET_LENGTH),
+                               key=lambda item: -len(item[1]))
+        patterns = list(TOKEN_PATTERNS) if builtin else []
+        patterns += [("pattern", "", expression) for expression in extra]
+        self._patterns = [(label, prefix, re.compile(expression, re.S)) for label, prefix, expression in patterns]
+        self._raw_needles = [value.encode() for _, value in self._secrets] + [
+            prefix.encode() for _, prefix, _ in self._patterns if prefix]
+        self._always_walk = any(not prefix for _, prefix, _ in self._patterns)
+
+    def may_apply(self, raw: bytes) -> bool:
+        return self._always_walk or any(needle in raw for needle in self._raw_needles)
+
+    def __call__(self, text: str) -> str:
+        for name, value in self._secrets:
+            if value in text:
+                text = text.replace(value, f"[redacted:{name}]")
+        for label, prefix, pattern in self._patterns:
+            if not prefix or prefix in text:
+                text = pattern.sub(f"[redacted:{label}]", text)
+        return text
+
+
+def clean_definition_text(text: str) -> str:
+    if text.isascii() and "\x1b" not in text:
+        return text
+    return INVISIBLE_ALL.sub("", ANSI.sub("", text))
+
+
+def result_cleaner(keep_ansi: bool) -> Callable[[str], str]:
+    def clean(text: str) -> str:
+        if text.isascii() and (keep_ansi or "\x1b" not in text):
+            return text
+        if not keep_ansi:
+            text = ANSI.sub("", text)
+        return INVISIBLE_ALWAYS.sub("", text)
+
+    return clean
+
+
+def walk(value: Any, change: Callable[[str], str], keys: bool = False) -> Any:
+    """`value` with `change` applied to every string in it (and to object keys when `keys`)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [walk(item, change, keys) for item in value]
+    if isinstance(value, dict):
+        return {(change(k) if keys else k): walk(v, change, keys) for k, v in value.items()}
+    return value
+
+
+def fingerprint(definition: dict[str, Any], fields: Iterable[str]) -> str:
+    """A hash of what the model is told about an item, independent of key order."""
+    subset = {field: definition.get(field) for field in fields}
+    canonical = json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,492 @@
+"""The JSON-RPC firewall: the profile applied to every message, both ways. Sans-I/O.
+
+Bytes from a side go in, bytes for each side come out (`Output`); the pump
+does the I/O. Allowed messages leave as the exact bytes that arrived; only a
+message a filter changed is written anew. Both protocol eras share one
+session: the `initialize` handshake (server-to-client requests for sampling,
+elicitation and roots) and 2026-07-28 (`server/discover`, per-request `_meta`
+capabilities, `InputRequiredResult` instead of server-to-client requests).
+Each direction has its own id space, so each has its own pending table, keyed
+by the exact JSON of the id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from mcpbox.audit import AuditLog
+from mcpbox.profile import Profile
+from mcpbox.relay import filters, jsonrpc
+from mcpbox.relay.framing import LineFramer, Oversize
+from mcpbox.relay.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Invalid, Message
+from mcpbox.relay.passthrough import Output
+from mcpbox.relay.pins import CHANGED, PinStore
+from mcpbox.relay.policy import NameRule, RateLimiter, argument_problem, normalize_path
+
+CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
+CLIENT_ASKS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
+TOOL_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+PROMPT_FIELDS = ("name", "title", "description", "arguments")
+TEMPLATE_FIELDS = ("uriTemplate", "name", "title", "description", "mimeType")
+LISTS = {  # method -> (result key, item kind, field naming the item, pinned fields)
+    "tools/list": ("tools", "tool", "name", TOOL_FIELDS),
+    "prompts/list": ("prompts", "prompt", "name", PROMPT_FIELDS),
+    "resources/list": ("resources", "resource", "uri", None),
+    "resources/templates/list": ("resourceTemplates", "template", "uriTemplate", TEMPLATE_FIELDS),
+}
+
+
+class Pending(NamedTuple):
+    method: str
+    name: str | None
+    started: float
+    size: int
+    arguments: str | None
+
+
+class Firewall:
+    def __init__(self, profile: Profile, *, audit: AuditLog, pins: PinStore, secrets: dict[str, str],
+                 home: str, granted_paths: list[str], clock: Callable[[], float] = time.monotonic,
+                 reset_hint: str = "mcpbox pins reset") -> None:
+        self.profile = profile
+        self.audit = audit
+        self.pins = pins
+        self.home = home
+        self.granted = [path.rstrip("/") or "/" for path in granted_paths]
+        self.clock = clock
+        self.reset_hint = reset_hint
+        limit = profile.limits.message_mb * 1024 * 1024
+        self.client_frames = LineFramer(limit)
+        self.server_frames = LineFramer(limit)
+        self.tools = NameRule(profile.tools.allow, profile.tools.deny)
+        self.prompts = NameRule(profile.prompts.allow, profile.prompts.deny)
+        self.resources = NameRule(profile.resources.allow, profile.resources.deny, paths=True)
+        self.rates = RateLimiter(profile.tools.rate)
+        self.redact = filters.Redactor(secrets, profile.redact.builtin, profile.redact.patterns)
+        self.clean_result = filters.result_cleaner(profile.redact.keep_ansi)
+        self.changed: set[tuple[str, str]] = set()  # (kind, name) hidden because its definition changed
+        self.from_client_pending: dict[str, Pending] = {}  # client requests the server has not answered
+        self.from_server_pending: dict[str, str] = {}  # server requests the client has not answered
+        self._notes: list[bytes] = []  # lines for the user's stderr, collected while handling a frame
+
+    # -- the Relay interface ---------------------------------------------------
+
+    def from_client(self, data: bytes) -> Output:
+        output = Output()
+        for frame in self.client_frames.feed(data):
+            self._client_frame(frame, output)
+        return self._with_notes(output)
+
+    def from_server(self, data: bytes) -> Output:
+        output = Output()
+        for frame in self.server_frames.feed(data):
+            self._server_frame(frame, output)
+        return self._with_notes(output)
+
+    def server_gone(self) -> Output:
+        """Every request the server will now never answer gets an error at once."""
+        output = Output()
+        for key, pending in self.from_client_pending.items():
+            output.to_client.append(jsonrpc.error(json.loads(key), INTERNAL_ERROR,
+                                                  "mcpbox: the server exited before answering") + b"\n")
+            self._audit("server", pending.method, key, pending.name, "error", "server exited")
+        self.from_client_pending.clear()
+        return output
+
+    # -- client -> server ----------------------------------------------------------
+
+    def _client_frame(self, frame: bytes | Oversize, output: Output) -> None:
+        if isinstance(frame, Oversize):
+            self._refuse_client_frame(Invalid(INVALID_REQUEST, f"message over {self.profile.limits.message_mb} MB",
+                                              jsonrpc.id_from_head(frame.head)), frame.size, output)
+            return
+        if not frame.strip():
+            return
+        try:
+            body = jsonrpc.loads(frame)
+            if isinstance(body, list):
+                self._client_batch(body, frame, output)
+                return
+            message = jsonrpc.classify(body, frame)
+        except Invalid as invalid:
+            self._refuse_client_frame(invalid, len(frame), output)
+            return
+        forward = self._client_message(message, output)
+        if forward is not None:
+            output.to_server.append(forward + b"\n")
+
+    def _client_batch(self, items: list[Any], frame: bytes, output: Output) -> None:
+        """A 2025-03-26 batch: each element judged alone, so nothing denied rides along."""
+        if not items:
+            self._refuse_client_frame(Invalid(INVALID_REQUEST, "empty batch"), len(frame), output)
+            return
+        forwarded: list[bytes] = []
+        answers = Output()
+        unchanged = True
+        for item in items:
+            raw = jsonrpc.dumps(item)
+            try:
+                message = jsonrpc.classify(item, raw)
+            except Invalid as invalid:
+                self._refuse_client_frame(invalid, len(raw), answers)
+                unchanged = False
+                continue
+            forward = self._client_message(message, answers)
+            if forward is None:
+                unchanged = False
+            else:
+                unchanged = unchanged and forward is raw
+                forwarded.append(forward)
+        if forwarded:
+            output.to_server.append((frame if unchanged else b"[" + b",".join(forwarded) + b"]") + b"\n")
+        if answers.to_client:
+            output.to_client.append(b"[" + b",".join(a.rstrip(b"\n") for a in answers.to_client) + b"]\n")
+        output.to_server.extend(answers.to_server)
+
+    def _refuse_client_frame(self, invalid: Invalid, size: int, output: Output) -> None:
+        key = jsonrpc.id_key(invalid.id) if invalid.id is not None else None
+        self._audit("client", None, key, None, "drop", invalid.reason, size)
+        if invalid.id is not None:
+            output.to_client.append(jsonrpc.error(invalid.id, invalid.code, f"mcpbox: {invalid.reason}") + b"\n")
+
+    def _client_message(self, message: Message, output: Output) -> bytes | None:
+        """The bytes to send the server, or None when mcpbox answered (or dropped) it."""
+        if message.kind == jsonrpc.RESPONSE:
+            return self._client_response(message)
+        if message.kind == jsonrpc.NOTIFICATION:
+            if message.method == "notifications/roots/list_changed" and not self.profile.client.roots:
+                return None
+            return message.raw
+        key = message.id_key
+        if key in self.from_client_pending:
+            output.to_client.append(jsonrpc.error(message.id, INVALID_REQUEST,
+                                                  "mcpbox: this id is already in use by a pending request") + b"\n")
+            self._audit("client", message.method, key, None, "deny", "duplicate id", len(message.raw))
+            return None
+        params = message.params
+        name, denial = self._judge_request(message.id, message.method or "", params)
+        if denial is not None:
+            output.to_client.append(denial + b"\n")
+            return None
+        body, changed = self._narrow_client_capabilities(message)
+        arguments = self._audited_arguments(params.get("arguments")) if message.method == "tools/call" else None
+        self.from_client_pending[key] = Pending(message.method or "", name, self.clock(), len(message.raw), arguments)
+        return jsonrpc.dumps(body) if changed else message.raw
+
+    def _judge_request(self, request_id: Any, method: str, params: dict[str, Any]) -> tuple[Any, bytes | None]:
+        """(the item a request names, and mcpbox's answer when it must not reach the server)."""
+        if method == "tools/call":
+            name = params.get("name")
+            if not isinstance(name, str) or not self._tool_visible(name):
+                return name, self._deny(request_id, name, method, f"Unknown tool: {name}", "tools.allow")
+            problem = argument_problem(name, params.get("arguments", {}),
+                                       self.profile.tools.arguments.get(name, {}), self.home)
+            if problem:
+                return name, self._deny(request_id, name, method, problem, f"tools.arguments.{name}", as_result=True)
+            wait = self.rates.retry_after(name, self.clock())
+            if wait is not None:
+                return name, self._deny(request_id, name, method, f"mcpbox: rate limit for {name} reached; "
+                                        f"retry in {wait:.1f} s", "tools.rate", as_result=True)
+            return name, None
+        if method == "prompts/get":
+            name = params.get("name")
+            if not isinstance(name, str) or not self._prompt_visible(name):
+                return name, self._deny(request_id, name, method, f"Unknown prompt: {name}", "prompts.allow")
+            return name, None
+        if method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
+            uri = params.get("uri")
+            if not isinstance(uri, str) or not self.resources.allows(uri):
+                return uri, self._deny(request_id, uri, method, f"Unknown resource: {uri}", "resources.allow")
+            return uri, None
+        if method == "completion/complete":
+            ref = params.get("ref") if isinstance(params.get("ref"), dict) else {}
+            if ref.get("type") == "ref/prompt" and not self._prompt_visible(str(ref.get("name"))):
+                return ref.get("name"), self._deny(request_id, ref.get("name"), method,
+                                                   f"Unknown prompt: {ref.get('name')}", "prompts.allow")
+            if ref.get("type") == "ref/resource" and not self.resources.allows(str(ref.get("uri"))):
+                return ref.get("uri"), self._deny(request_id, ref.get("uri"), method,
+                                                  f"Unknown resource: {ref.get('uri')}", "resources.allow")
+        return None, None
+
+    def _narrow_client_capabilities(self, message: Message) -> tuple[dict[str, Any], bool]:
+        """The server is never told the client can do what the profile refuses it."""
+        body = message.body
+        params = body.get("params")
+        if not isinstance(params, dict):
+            return body, False
+        changed = False
+        if message.method == "initialize" and isinstance(params.get("capabilities"), dict):
+            narrowed = self._without_refused(params["capabilities"])
+            if narrowed is not None:
+                params["capabilities"] = narrowed
+                changed = True
+        meta = params.get("_meta")
+        if isinstance(meta, dict) and isinstance(meta.get(CAPABILITIES_META), dict):
+            narrowed = self._without_refused(meta[CAPABILITIES_META])
+            if narrowed is not None:
+                meta[CAPABILITIES_META] = narrowed
+                changed = True
+        responses = params.get("inputResponses")
+        if isinstance(responses, dict):
+            for key, value in responses.items():
+                if isinstance(value, dict) and isinstance(value.get("roots"), list):
+                    kept = self._granted_roots(value["roots"])
+                    if kept != value["roots"]:
+                        responses[key] = {**value, "roots": kept}
+                        changed = True
+        return body, changed
+
+    def _without_refused(self, capabilities: dict[str, Any]) -> dict[str, Any] | None:
+        refused = [name for name in ("sampling", "elicitation", "roots")
+                   if name in capabilities and not getattr(self.profile.client, name)]
+        return {k: v for k, v in capabilities.items() if k not in refused} if refused else None
+
+    def _client_response(self, message: Message) -> bytes | None:
+        method = self.from_server_pending.pop(message.id_key, None)
+        if method is None:
+            self._audit("client", None, message.id_key, None, "drop", "response to an id the server never sent",
+                        len(message.raw))
+            return None
+        result = message.body.get("result")
+        if method == "roots/list" and isinstance(result, dict) and isinstance(result.get("roots"), list):
+            kept = self._granted_roots(result["roots"])
+            if kept != result["roots"]:
+                self._audit("client", method, message.id_key, None, "filter", "roots outside the sandbox's binds")
+                return jsonrpc.dumps({**message.body, "result": {**result, "roots": kept}})
+        return message.raw
+
+    def _granted_roots(self, roots: list[Any]) -> list[Any]:
+        """Only roots the sandbox can see: a bound path or a folder inside one."""
+        kept = []
+        for root in roots:
+            uri = root.get("uri") if isinstance(root, dict) else None
+            if isinstance(uri, str) and uri.startswith("file://"):
+                path = normalize_path(uri, self.home)
+                if any(path == granted or path.startswith(granted + "/") for granted in self.granted):
+                    kept.append(root)
+        return kept
+
+    # -- server -> client ----------------------------------------------------------
+
+    def _server_frame(self, frame: bytes | Oversize, output: Output) -> None:
+        if isinstance(frame, Oversize):
+            self._refuse_server_frame(frame.head, f"message over {self.profile.limits.message_mb} MB", frame.size,
+                                      output)
+            return
+        stripped = frame.strip()
+        if not stripped:
+            return
+        if stripped[:1] not in (b"{", b"["):
+            output.notes.append(b"[server stdout, not JSON-RPC] " + frame[:4096] + b"\n")
+            return
+        try:
+            body = jsonrpc.loads(frame)
+            messages = ([jsonrpc.classify(item, jsonrpc.dumps(item)) for item in body] if isinstance(body, list)
+                        else [jsonrpc.classify(body, frame)])
+        except Invalid as invalid:
+            self._refuse_server_frame(frame, invalid.reason, len(frame), output)
+            return
+        if not messages:
+            return
+        forwarded = [self._server_message(message, frame, output) for message in messages]
+        kept = [raw for raw in forwarded if raw is not None]
+        if len(messages) == 1:
+            if kept:
+                output.to_client.append(kept[0] + b"\n")
+        elif kept:
+            unchanged = all(raw is message.raw for raw, message in zip(forwarded, messages, strict=True))
+            output.to_client.append((frame if unchanged else b"[" + b",".join(kept) + b"]") + b"\n")
+
+    def _refuse_server_frame(self, raw: bytes, reason: str, size: int, output: Output) -> None:
+        """A broken server message never reaches the client; the request it answers gets an error."""
+        request_id = jsonrpc.id_from_head(raw)
+        key = jsonrpc.id_key(request_id) if request_id is not None else None
+        pending = self.from_client_pending.pop(key, None) if key else None
+        self._audit("server", pending.method if pending else None, key, pending.name if pending else None,
+                    "drop", reason, size)
+        if pending is not None:
+            output.to_client.append(jsonrpc.error(request_id, INTERNAL_ERROR,
+                                                  f"mcpbox: the server's answer was dropped: {reason}") + b"\n")
+        output.notes.append(f"mcpbox: dropped a message from the server: {reason}\n".encode())
+
+    def _server_message(self, message: Message, frame: bytes, output: Output) -> bytes | None:
+        if message.kind == jsonrpc.RESPONSE:
+            return self._server_response(message)
+        if message.kind == jsonrpc.REQUEST:
+            return self._server_request(message, output)
+        return self._cleaned(message, message.body)
+
+    def _server_request(self, message: Message, output: Output) -> bytes | None:
+        method = message.method or ""
+        asks = CLIENT_ASKS.get(method)
+        if asks is not None and not getattr(self.profile.client, asks):
+            output.to_server.append(jsonrpc.error(message.id, METHOD_NOT_FOUND,
+                                                  f"mcpbox: the profile does not allow {asks}") + b"\n")
+            self._audit("server", method, message.id_key, None, "deny", f"client.{asks}", len(message.raw))
+            return None
+        if message.id_key in self.from_server_pending:
+            output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST,
+                                                  "mcpbox: this id is already in use by a pending request") + b"\n")
+            self._audit("server", method, message.id_key, None, "deny", "duplicate id", len(message.raw))
+            return None
+        self.from_server_pending[message.id_key] = method
+        return self._cleaned(message, message.body)
+
+    def _server_response(self, message: Message) -> bytes | None:
+        pending = self.from_client_pending.pop(message.id_key, None)
+        if pending is None:
+            self._audit("server", None, message.id_key, None, "drop", "response to an id the client never sent",
+                        len(message.raw))
+            return None
+        body = message.body
+        result = body.get("result")
+        decision = "allow" if "result" in body else "error"
+        if isinstance(result, dict):
+            if result.get("resultType") == "input_required":
+                denial = self._refused_input(pending, message.id, result)
+                if denial is not None:
+                    return denial
+            if pending.method in LISTS:
+                body = {**body, "result": self._filtered_list(pending.method, result)}
+            elif pending.method in ("initialize", "server/discover"):
+                body = {**body, "result": self._checked_server_info(result)}
+        self._audit("server", pending.method, message.id_key, pending.name, decision, None, pending.size,
+                    duration=self.clock() - pending.started, arguments=pending.arguments)
+        return self._cleaned(message, body)
+
+    def _refused_input(self, pending: Pending, request_id: Any, result: dict[str, Any]) -> bytes | None:
+        """2026-07-28: an input request the profile refuses fails the client's original request."""
+        requests = result.get("inputRequests")
+        if not isinstance(requests, dict):
+            return None
+        for request in requests.values():
+            method = request.get("method") if isinstance(request, dict) else None
+            asks = CLIENT_ASKS.get(method or "")
+            if asks is not None and not getattr(self.profile.client, asks):
+                reason = f"mcpbox: {pending.name or pending.method} asked the client for {asks}, which the profile refuses"
+                self._audit("server", pending.method, jsonrpc.id_key(request_id), pending.name, "deny",
+                            f"client.{asks}")
+                if pending.method == "tools/call":
+                    return jsonrpc.tool_error(request_id, reason)
+                return jsonrpc.error(request_id, INVALID_REQUEST, reason)
+        return None
+
+    def _filtered_list(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        key, kind, naming, fields = LISTS[method]
+        items = result.get(key)
+        if not isinstance(items, list):
+            return result
+        kept = []
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get(naming), str):
+                continue
+            name = item[naming]
+            if not self._listed(kind, name):
+                continue
+            if fields is not None and self._pin_changed(kind, name, item, fields):
+                continue
+            kept.append(filters.walk(item, filters.clean_definition_text, keys=True) if naming != "name"
+                        else {**filters.walk(item, filters.clean_definition_text, keys=True), "name": name})
+        return {**result, key: kept}
+
+    def _listed(self, kind: str, name: str) -> bool:
+        if kind == "tool":
+            return self.tools.allows(name) and filters.clean_definition_text(name) == name
+        if kind == "prompt":
+            return self.prompts.allows(name) and filters.clean_definition_text(name) == name
+        return self.resources.allows(name)
+
+    def _pin_changed(self, kind: str, name: str, item: dict[str, Any], fields: tuple[str, ...]) -> bool:
+        if self.pins.check(kind, name, filters.fingerprint(item, fields)) != CHANGED:
+            return (kind, name) in self.changed
+        if (kind, name) not in self.changed:
+            self.changed.add((kind, name))
+            what = ", ".join(field for field in fields if field in item) or "its definition"
+            self.audit.write(direction="server", event="pin", kind=kind, name=name, decision="hide",
+                             rule="changed since first seen")
+            self._note(f"mcpbox: the server's {kind} {name!r} changed since it was first seen ({what}); "
+                       f"it is hidden and its calls refused. If you trust the change: {self.reset_hint}")
+        return True
+
+    def _checked_server_info(self, result: dict[str, Any]) -> dict[str, Any]:
+        instructions = result.get("instructions")
+        if not isinstance(instructions, str):
+            return result
+        digest = hashlib.sha256(instructions.encode()).hexdigest()
+        if self.pins.check("instructions", "server", digest) == CHANGED:
+            if ("instructions", "server") not in self.changed:
+                self.changed.add(("instructions", "server"))
+                self.audit.write(direction="server", event="pin", kind="instructions", decision="hide",
+                                 rule="changed since first seen")
+                self._note("mcpbox: the server's instructions changed since they were first seen; they are "
+                           f"withheld. If you trust the change: {self.reset_hint}")
+            return {k: v for k, v in result.items() if k != "instructions"}
+        return {**result, "instructions": filters.clean_definition_text(instructions)}
+
+    def _cleaned(self, message: Message, body: dict[str, Any]) -> bytes:
+        """The message as the client may see it: original bytes unless something had to go."""
+        raw = message.raw
+        if body is message.body and not filters.SUSPECT_BYTES.search(raw) and not self.redact.may_apply(raw):
+            return raw
+        clean = self.clean_result
+
+        def change(text: str) -> str:
+            return self.redact(clean(text))
+
+        cleaned = filters.walk(body, change)
+        return raw if cleaned == message.body else jsonrpc.dumps(cleaned)
+
+    # -- shared -----------------------------------------------------------------
+
+    def _tool_visible(self, name: str) -> bool:
+        return self.tools.allows(name) and ("tool", name) not in self.changed
+
+    def _prompt_visible(self, name: str) -> bool:
+        return self.prompts.allows(name) and ("prompt", name) not in self.changed
+
+    def _deny(self, request_id: Any, name: Any, method: str, text: str, rule: str, as_result: bool = False) -> bytes:
+        """The denial table: an unknown item is -32602; a refused call of a known tool an isError result."""
+        self._audit("client", method, jsonrpc.id_key(request_id), name, "deny", rule)
+        if as_result:
+            return jsonrpc.tool_error(request_id, text)
+        return jsonrpc.error(request_id, INVALID_PARAMS, text)
+
+    def _audited_arguments(self, arguments: Any) -> str | None:
+        mode = self.profile.audit.arguments
+        if mode == "none" or arguments is None:
+            return None
+        canonical = json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
+        if mode == "full":
+            return self.redact(canonical)
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def _audit(self, direction: str, method: str | None, key: str | None, name: Any, decision: str,
+               rule: str | None, size: int | None = None, duration: float | None = None,
+               arguments: str | None = None) -> None:
+        """One line per decision; `key` is the id as JSON text, as the pending tables hold it."""
+        record: dict[str, Any] = {"direction": direction, "method": method,
+                                  "id": json.loads(key) if key is not None else None, "decision": decision}
+        if name is not None:
+            record["name"] = name
+        if rule is not None:
+            record["rule"] = rule
+        if size is not None:
+            record["bytes"] = size
+        if duration is not None:
+            record["duration_ms"] = round(duration * 1000, 3)
+        if arguments is not None:
+            record["arguments"] = arguments
+        self.audit.write(**record)
+
+    def _note(self, text: str) -> None:
+        self._notes.append(text.encode() + b"\n")
+
+    def _with_notes(self, output: Output) -> Output:
+        if self._notes:
+            output.notes.extend(self._notes)
+            self._notes.clear()
+        return output

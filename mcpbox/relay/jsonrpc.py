@@ -1,0 +1,157 @@
+"""Strict JSON-RPC 2.0: parse and classify one frame, and build the replies mcpbox writes itself.
+
+Strict means: valid UTF-8, no duplicate keys (two parsers could read two
+different messages), no NaN or Infinity, nesting within MAX_DEPTH, "jsonrpc":
+"2.0", and exactly the members each kind of message may have.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_DEPTH = 64
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
+
+REQUEST, NOTIFICATION, RESPONSE = "request", "notification", "response"
+
+_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+_ID_IN_HEAD = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,256}"|-?\d{1,32}(?:\.\d+)?(?:[eE][+-]?\d+)?|null)')
+
+
+class Invalid(Exception):
+    """A frame that is not a valid JSON-RPC message; `id` is set when it could still be read."""
+
+    def __init__(self, code: int, reason: str, id: Any = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.id = id
+
+
+class Message:
+    """One JSON-RPC message, with the exact bytes it arrived as."""
+
+    __slots__ = ("kind", "body", "raw", "id", "method")
+
+    def __init__(self, kind: str, body: dict[str, Any], raw: bytes) -> None:
+        self.kind = kind
+        self.body = body
+        self.raw = raw
+        self.id = body.get("id")
+        self.method: str | None = body.get("method")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        params = self.body.get("params")
+        return params if isinstance(params, dict) else {}
+
+    @property
+    def id_key(self) -> str:
+        return id_key(self.id)
+
+
+def id_key(value: Any) -> str:
+    """The id exactly as JSON writes it: 1 and "1" are different ids."""
+    return json.dumps(value)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise Invalid(INVALID_REQUEST, f"duplicate key {duplicate!r}")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise Invalid(PARSE_ERROR, f"{name} is not JSON")
+
+
+def loads(raw: bytes) -> Any:
+    """Parse strictly; raises Invalid."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
+        raise Invalid(INVALID_REQUEST, f"nested deeper than {MAX_DEPTH}", id_from_head(raw))
+    try:
+        return json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except Invalid as error:
+        error.id = id_from_head(raw)
+        raise
+    except UnicodeDecodeError:
+        raise Invalid(PARSE_ERROR, "not valid UTF-8", id_from_head(raw)) from None
+    except (ValueError, RecursionError) as error:
+        raise Invalid(PARSE_ERROR, f"not valid JSON ({error})", id_from_head(raw)) from None
+
+
+def classify(body: Any, raw: bytes) -> Message:
+    if not isinstance(body, dict):
+        raise Invalid(INVALID_REQUEST, "not a JSON-RPC object")
+    if body.get("jsonrpc") != "2.0":
+        raise Invalid(INVALID_REQUEST, 'missing "jsonrpc": "2.0"', _valid_id(body))
+    if "method" in body:
+        if not isinstance(body["method"], str) or "result" in body or "error" in body:
+            raise Invalid(INVALID_REQUEST, "a request has a string method and no result or error", _valid_id(body))
+        if "params" in body and not isinstance(body["params"], (dict, list)):
+            raise Invalid(INVALID_REQUEST, "params must be an object or an array", _valid_id(body))
+        if "id" not in body:
+            return Message(NOTIFICATION, body, raw)
+        if not _is_id(body["id"]) or body["id"] is None:
+            raise Invalid(INVALID_REQUEST, "a request id is a string or a number")
+        return Message(REQUEST, body, raw)
+    if ("result" in body) == ("error" in body) or "id" not in body or not _is_id(body["id"]):
+        raise Invalid(INVALID_REQUEST, "a response has an id and exactly one of result or error", _valid_id(body))
+    if "error" in body and not (isinstance(body["error"], dict) and isinstance(body["error"].get("code"), int)):
+        raise Invalid(INVALID_REQUEST, "an error has an integer code", _valid_id(body))
+    return Message(RESPONSE, body, raw)
+
+
+def _is_id(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _valid_id(body: dict[str, Any]) -> Any:
+    value = body.get("id")
+    return value if _is_id(value) else None
+
+
+def _depth(raw: bytes) -> int:
+    depth = deepest = 0
+    for match in _STRING_OR_BRACKET.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def id_from_head(raw: bytes) -> Any:
+    """The id of a line that cannot be parsed, read from its first bytes (a bounded scan)."""
+    match = _ID_IN_HEAD.search(raw[:4096])
+    if not match:
+        return None
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return value if _is_id(value) else None
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error(id: Any, code: int, message: str) -> bytes:
+    return dumps({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+
+
+def result(id: Any, value: dict[str, Any]) -> bytes:
+    return dumps({"jsonrpc": "2.0", "id": id, "result": value})
+
+
+def tool_error(id: Any, text: str) -> bytes:
+    """A refused tools/call: a normal result the model can read, not a protocol error."""
+    return result(id, {"content": [{"type": "text", "text": text}], "isError": True})

@@ -1,0 +1,58 @@
+"""First-seen definitions of a server's tools, prompts, templates and instructions (rug-pull defence).
+
+Stored per server identity: the profile plus what it runs (the resolved
+command, or a verified digest), so two servers under the default profile
+never share pins. A definition that differs from its pin is reported and its
+item hidden until the user accepts the change (`mcpbox pins reset`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from mcpbox import paths
+
+NEW, SAME, CHANGED = "new", "same", "changed"
+
+
+def identity_key(profile_path: str, what_runs: list[str]) -> str:
+    return hashlib.sha256(json.dumps([profile_path, what_runs]).encode()).hexdigest()[:32]
+
+
+def store_path(key: str) -> str:
+    return os.path.join(paths.state_dir(), "pins", f"{key}.json")
+
+
+class PinStore:
+    def __init__(self, path: str, description: dict[str, object]) -> None:
+        self.path = path
+        self._description = description
+        self._pins: dict[str, str] = {}
+        try:
+            with open(path) as handle:
+                stored = json.load(handle)
+            self._pins = {str(k): str(v) for k, v in stored.get("pins", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def check(self, kind: str, name: str, digest: str) -> str:
+        key = f"{kind}:{name}"
+        known = self._pins.get(key)
+        if known is None:
+            self._pins[key] = digest
+            self._save()
+            return NEW
+        return SAME if known == digest else CHANGED
+
+    def _save(self) -> None:
+        """Atomically; a store that cannot be written costs only the defence across runs."""
+        try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            temporary = f"{self.path}.{os.getpid()}.tmp"
+            with open(temporary, "w") as handle:
+                json.dump({"server": self._description, "pins": self._pins}, handle, indent=1, sort_keys=True)
+            os.replace(temporary, self.path)
+        except OSError:
+            pass
