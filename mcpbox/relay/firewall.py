@@ -160,6 +160,9 @@ class Firewall:
         if message.kind == jsonrpc.NOTIFICATION:
             if message.method == "notifications/roots/list_changed" and not self.profile.client.roots:
                 return None
+            if message.method == "notifications/cancelled":
+                # The server may never answer now: the entry must not wait forever.
+                self.from_client_pending.pop(jsonrpc.id_key(message.params.get("requestId")), None)
             return message.raw
         key = message.id_key
         if key in self.from_client_pending:
@@ -389,8 +392,9 @@ class Firewall:
                 continue
             if fields is not None and self._pin_changed(kind, name, item, fields):
                 continue
-            kept.append(filters.walk(item, filters.clean_definition_text, keys=True) if naming != "name"
-                        else {**filters.walk(item, filters.clean_definition_text, keys=True), "name": name})
+            # Its name or URI stays exact: the client calls the item by it.
+            kept.append({**filters.walk(item, filters.clean_definition_text, keys=True), naming: name})
+        self.pins.save()
         return {**result, key: kept}
 
     def _listed(self, kind: str, name: str) -> bool:
@@ -417,7 +421,9 @@ class Firewall:
         if not isinstance(instructions, str):
             return result
         digest = hashlib.sha256(instructions.encode()).hexdigest()
-        if self.pins.check("instructions", "server", digest) == CHANGED:
+        verdict = self.pins.check("instructions", "server", digest)
+        self.pins.save()
+        if verdict == CHANGED:
             if ("instructions", "server") not in self.changed:
                 self.changed.add(("instructions", "server"))
                 self.audit.write(direction="server", event="pin", kind="instructions", decision="hide",
@@ -443,10 +449,10 @@ class Firewall:
     # -- shared -----------------------------------------------------------------
 
     def _tool_visible(self, name: str) -> bool:
-        return self.tools.allows(name) and ("tool", name) not in self.changed
+        return self._listed("tool", name) and ("tool", name) not in self.changed
 
     def _prompt_visible(self, name: str) -> bool:
-        return self.prompts.allows(name) and ("prompt", name) not in self.changed
+        return self._listed("prompt", name) and ("prompt", name) not in self.changed
 
     def _deny(self, request_id: Any, name: Any, method: str, text: str, rule: str, as_result: bool = False) -> bytes:
         """The denial table: an unknown item is -32602; a refused call of a known tool an isError result."""

@@ -30,6 +30,7 @@ class PinStore:
         self.path = path
         self._description = description
         self._pins: dict[str, str] = {}
+        self._dirty = False
         try:
             with open(path) as handle:
                 stored = json.load(handle)
@@ -42,12 +43,15 @@ class PinStore:
         known = self._pins.get(key)
         if known is None:
             self._pins[key] = digest
-            self._save()
+            self._dirty = True
             return NEW
         return SAME if known == digest else CHANGED
 
-    def _save(self) -> None:
-        """Atomically; a store that cannot be written costs only the defence across runs."""
+    def save(self) -> None:
+        """Write new pins, atomically; a store that cannot be written costs only the defence across runs."""
+        if not self._dirty:
+            return
+        self._dirty = False
         try:
             os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             temporary = f"{self.path}.{os.getpid()}.tmp"
