@@ -28,6 +28,7 @@ from mcpbox.relay.pins import CHANGED, PinStore
 from mcpbox.relay.policy import NameRule, RateLimiter, argument_problem, normalize_path
 
 CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
+MAX_PENDING = 4096  # unanswered requests per direction: a peer that never answers cannot grow mcpbox
 CLIENT_ASKS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 TOOL_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
 PROMPT_FIELDS = ("name", "title", "description", "arguments")
@@ -165,10 +166,10 @@ class Firewall:
                 self.from_client_pending.pop(jsonrpc.id_key(message.params.get("requestId")), None)
             return message.raw
         key = message.id_key
-        if key in self.from_client_pending:
-            output.to_client.append(jsonrpc.error(message.id, INVALID_REQUEST,
-                                                  "mcpbox: this id is already in use by a pending request") + b"\n")
-            self._audit("client", message.method, key, None, "deny", "duplicate id", len(message.raw))
+        refusal = self._pending_refusal(key, self.from_client_pending)
+        if refusal:
+            output.to_client.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: {refusal}") + b"\n")
+            self._audit("client", message.method, key, None, "deny", refusal, len(message.raw))
             return None
         params = message.params
         name, denial = self._judge_request(message.id, message.method or "", params)
@@ -331,10 +332,10 @@ class Firewall:
                                                   f"mcpbox: the profile does not allow {asks}") + b"\n")
             self._audit("server", method, message.id_key, None, "deny", f"client.{asks}", len(message.raw))
             return None
-        if message.id_key in self.from_server_pending:
-            output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST,
-                                                  "mcpbox: this id is already in use by a pending request") + b"\n")
-            self._audit("server", method, message.id_key, None, "deny", "duplicate id", len(message.raw))
+        refusal = self._pending_refusal(message.id_key, self.from_server_pending)
+        if refusal:
+            output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: {refusal}") + b"\n")
+            self._audit("server", method, message.id_key, None, "deny", refusal, len(message.raw))
             return None
         self.from_server_pending[message.id_key] = method
         return self._cleaned(message, message.body)
@@ -447,6 +448,14 @@ class Firewall:
         return raw if cleaned == message.body else jsonrpc.dumps(cleaned)
 
     # -- shared -----------------------------------------------------------------
+
+    @staticmethod
+    def _pending_refusal(key: str, pending: dict[str, Any]) -> str | None:
+        if key in pending:
+            return "this id is already in use by a pending request"
+        if len(pending) >= MAX_PENDING:
+            return f"over {MAX_PENDING} requests are waiting for an answer"
+        return None
 
     def _tool_visible(self, name: str) -> bool:
         return self._listed("tool", name) and ("tool", name) not in self.changed
