@@ -75,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="mcpbox pins the first definition it sees of every tool, prompt and resource template, and "
                     "the server's instructions, per profile and command. A later change hides that item. "
                     "'pins reset' forgets the pins of one server so that the next run pins what it says then.")
-    pins.add_argument("action", choices=["reset"])
     pins.add_argument("--profile", "-p", default="default", metavar="PROFILE")
-    pins.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    actions = pins.add_subparsers(dest="action", metavar="ACTION", required=True)
+    reset = actions.add_parser("reset", help="forget the pins of one server (its profile and command)")
+    # On `reset` too: `pins reset --profile P -- CMD` is the form mcpbox prints, and a REMAINDER right
+    # after a positional would swallow the options.
+    reset.add_argument("--profile", "-p", default=argparse.SUPPRESS, metavar="PROFILE")
+    reset.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     return parser
 
 

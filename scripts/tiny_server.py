@@ -2,17 +2,39 @@
 
 Real servers spend most of their start-up importing their SDK; this one starts
 about as fast as Python can, so what a benchmark sees on top of it is the
-wrapper's own cost. It answers initialize, tools/list and an `echo` tool.
+wrapper's own cost. It answers initialize, tools/list, an `echo` tool and a
+`blob` tool returning `bytes` bytes of text (a large result): plain ASCII prose,
+or with `"kind": "code"` source-like lines with brackets and a non-ASCII
+character or two, sent as raw UTF-8 as Node servers do. The blob's JSON is
+built once per size and kind, so a benchmark measures moving it, not making it
+(`"fresh": true` builds it anew for each call, as a real server would).
 """
 
 import json
 import sys
 
 TOOLS = [{"name": "echo", "description": "Echo the text back",
-          "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}}]
+          "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}},
+         {"name": "blob", "description": "Return `bytes` bytes of text",
+          "inputSchema": {"type": "object", "properties": {"bytes": {"type": "integer"},
+                                                           "kind": {"enum": ["text", "code"]},
+                                                           "fresh": {"type": "boolean"}}}}]
+LINES = {"text": "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt.\n",
+         "code": "for (i = 0; i < n; i++) { total += values[i]; }  /* naïve sum — fine */\n"}
+blobs: dict[tuple[int, str], bytes] = {}  # (size, kind) -> the JSON text of a result holding that much text
 
 
-def answer(request: dict) -> dict | None:
+def blob_result(size: int, kind: str, fresh: bool) -> bytes:
+    if (size, kind) not in blobs or fresh:
+        blobs.clear()
+        line = LINES[kind].encode()
+        text = (line * (size // len(line) + 1))[:size].decode(errors="ignore")
+        blobs[size, kind] = json.dumps({"content": [{"type": "text", "text": text}], "isError": False},
+                                       ensure_ascii=False).encode()
+    return blobs[size, kind]
+
+
+def answer(request: dict) -> dict | bytes | None:
     method, ident = request.get("method"), request.get("id")
     if ident is None:
         return None
@@ -21,6 +43,11 @@ def answer(request: dict) -> dict | None:
                   "serverInfo": {"name": "tiny", "version": "1"}}
     elif method == "tools/list":
         result = {"tools": TOOLS}
+    elif method == "tools/call" and request["params"].get("name") == "blob":
+        arguments = request["params"].get("arguments", {})
+        result_json = blob_result(int(arguments.get("bytes", 0)), arguments.get("kind", "text"),
+                                  bool(arguments.get("fresh")))
+        return b'{"jsonrpc": "2.0", "id": ' + json.dumps(ident).encode() + b', "result": ' + result_json + b"}"
     elif method == "tools/call":
         text = request["params"].get("arguments", {}).get("text", "")
         result = {"content": [{"type": "text", "text": text}], "isError": False}
@@ -31,6 +58,10 @@ def answer(request: dict) -> dict | None:
 
 for line in sys.stdin.buffer:
     reply = answer(json.loads(line))
-    if reply is not None:
+    if isinstance(reply, bytes):
+        sys.stdout.buffer.write(reply)
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
+    elif reply is not None:
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()

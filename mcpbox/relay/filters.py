@@ -43,6 +43,12 @@ TOKEN_PATTERNS: list[tuple[str, str, str]] = [  # (label, literal prefix, regex)
 SECRET_NAME_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL", "AUTH", "PRIVATE",
                      "COOKIE", "SESSION", "PAT")
 MIN_SECRET_LENGTH = 6
+JSON_ESCAPABLE = re.compile(r'["\\/\x00-\x1f]')  # a JSON writer may spell these with a \ escape other than \u
+
+
+def _literal_part(text: str) -> bytes:
+    """The longest piece of `text` every JSON writer leaves literal (any other spelling uses \\u)."""
+    return max(JSON_ESCAPABLE.split(text), key=len).encode()
 
 
 def says_secret(name: str) -> bool:
@@ -61,11 +67,13 @@ class Redactor:
         patterns = list(TOKEN_PATTERNS) if builtin else []
         patterns += [("pattern", "", expression) for expression in extra]
         self._patterns = [(label, prefix, re.compile(expression, re.S)) for label, prefix, expression in patterns]
-        self._raw_needles = [value.encode() for _, value in self._secrets] + [
-            prefix.encode() for _, prefix, _ in self._patterns if prefix]
-        self._always_walk = any(not prefix for _, prefix, _ in self._patterns)
+        self._raw_needles = [_literal_part(value) for _, value in self._secrets] + [
+            _literal_part(prefix) for _, prefix, _ in self._patterns if prefix]
+        self._always_walk = any(not prefix for _, prefix, _ in self._patterns) or not all(self._raw_needles)
 
     def may_apply(self, raw: bytes) -> bool:
+        """False only when no string in the JSON `raw` holds a secret or token, unless a \\u escape spells
+        it: the caller walks every message with one (`SUSPECT_BYTES`)."""
         return self._always_walk or any(needle in raw for needle in self._raw_needles)
 
     def __call__(self, text: str) -> str:
@@ -110,4 +118,4 @@ def fingerprint(definition: dict[str, Any], fields: Iterable[str]) -> str:
     """A hash of what the model is told about an item, independent of key order."""
     subset = {field: definition.get(field) for field in fields}
     canonical = json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()

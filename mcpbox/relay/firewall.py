@@ -298,7 +298,7 @@ class Firewall:
             return
         forwarded = [self._server_message(message, frame, output) for message in messages]
         kept = [raw for raw in forwarded if raw is not None]
-        if len(messages) == 1:
+        if not isinstance(body, list):  # a batch stays a batch, even of one
             if kept:
                 output.to_client.append(kept[0] + b"\n")
         elif kept:
@@ -369,7 +369,8 @@ class Firewall:
             return None
         for request in requests.values():
             method = request.get("method") if isinstance(request, dict) else None
-            asks = CLIENT_ASKS.get(method or "")
+            # judged as the client will read it: the result is cleaned after this
+            asks = CLIENT_ASKS.get(self.clean_result(method)) if isinstance(method, str) else None
             if asks is not None and not getattr(self.profile.client, asks):
                 reason = f"mcpbox: {pending.name or pending.method} asked the client for {asks}, which the profile refuses"
                 self._audit("server", pending.method, jsonrpc.id_key(request_id), pending.name, "deny",
@@ -396,6 +397,7 @@ class Firewall:
             # Its name or URI stays exact: the client calls the item by it.
             kept.append({**filters.walk(item, filters.clean_definition_text, keys=True), naming: name})
         self.pins.save()
+        kept = [item for item in kept if (kind, item[naming]) not in self.changed]  # a later duplicate changed it
         return {**result, key: kept}
 
     def _listed(self, kind: str, name: str) -> bool:
@@ -421,7 +423,7 @@ class Firewall:
         instructions = result.get("instructions")
         if not isinstance(instructions, str):
             return result
-        digest = hashlib.sha256(instructions.encode()).hexdigest()
+        digest = hashlib.sha256(instructions.encode("utf-8", "surrogatepass")).hexdigest()
         verdict = self.pins.check("instructions", "server", digest)
         self.pins.save()
         if verdict == CHANGED:
@@ -444,7 +446,9 @@ class Firewall:
         def change(text: str) -> str:
             return self.redact(clean(text))
 
-        cleaned = filters.walk(body, change)
+        # The envelope stays exact: a cleaned method could turn into a denied one, a cleaned id match nothing.
+        cleaned = {key: value if key in ("jsonrpc", "id", "method") else filters.walk(value, change, keys=True)
+                   for key, value in body.items()}
         return raw if cleaned == message.body else jsonrpc.dumps(cleaned)
 
     # -- shared -----------------------------------------------------------------
@@ -477,7 +481,7 @@ class Firewall:
         canonical = json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
         if mode == "full":
             return self.redact(canonical)
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+        return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     def _audit(self, direction: str, method: str | None, key: str | None, name: Any, decision: str,
                rule: str | None, size: int | None = None, duration: float | None = None,

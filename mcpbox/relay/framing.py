@@ -51,11 +51,15 @@ class LineFramer:
         return len(self._buffer)
 
     def _keep(self, piece: bytes) -> None:
-        if self._skipped is not None:
-            self._skipped = Oversize(self._skipped.head, self._skipped.size + len(piece))
+        if self._skipped is not None:  # the head grows to HEAD_BYTES however the line was cut
+            head = self._skipped.head
+            if len(head) < HEAD_BYTES:
+                head += piece[:HEAD_BYTES - len(head)]
+            self._skipped = Oversize(head, self._skipped.size + len(piece))
         elif len(self._buffer) + len(piece) > self.max_bytes:
             size = len(self._buffer) + len(piece)
-            self._skipped = Oversize(bytes((self._buffer + piece[:HEAD_BYTES])[:HEAD_BYTES]), size)
+            head = bytes(self._buffer[:HEAD_BYTES])  # never a copy of the whole buffer: memory stays bounded
+            self._skipped = Oversize(head + piece[:HEAD_BYTES - len(head)], size)
             self._buffer.clear()
         else:
             self._buffer += piece

@@ -8,6 +8,7 @@ different messages), no NaN or Infinity, nesting within MAX_DEPTH, "jsonrpc":
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -17,7 +18,7 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
 REQUEST, NOTIFICATION, RESPONSE = "request", "notification", "response"
 
 _STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
-_ID_IN_HEAD = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,256}"|-?\d{1,32}(?:\.\d+)?(?:[eE][+-]?\d+)?|null)')
+_ID_IN_HEAD = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,256}"|-?\d{1,32}(?:\.\d+)?(?:[eE][+-]?\d+)?|null)\s*[,}]')
 
 
 class Invalid(Exception):
@@ -59,10 +60,8 @@ def id_key(value: Any) -> str:
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise Invalid(INVALID_REQUEST, f"duplicate key {duplicate!r}")
+    if len(result) != len(pairs):  # the key is not named: a server's text must not reach the client unredacted
+        raise Invalid(INVALID_REQUEST, "duplicate key")
     return result
 
 
@@ -70,12 +69,20 @@ def _no_constant(name: str) -> Any:
     raise Invalid(PARSE_ERROR, f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    """1e999 would become inf, which is written back as `Infinity`: not JSON."""
+    if math.isinf(value := float(text)):
+        raise ValueError(f"{text[:40]} is out of range")
+    return value
+
+
 def loads(raw: bytes) -> Any:
     """Parse strictly; raises Invalid."""
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
         raise Invalid(INVALID_REQUEST, f"nested deeper than {MAX_DEPTH}", id_from_head(raw))
     try:
-        return json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return json.loads(raw.decode(), object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                          parse_float=_finite)  # bytes would pass surrogates and UTF-16: not strict
     except Invalid as error:
         error.id = id_from_head(raw)
         raise
@@ -134,14 +141,15 @@ def id_from_head(raw: bytes) -> Any:
     if not match:
         return None
     try:
-        value = json.loads(match.group(1))
+        value = json.loads(match.group(1), parse_float=_finite)
     except ValueError:
         return None
     return value if _is_id(value) else None
 
 
 def dumps(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    # A lone surrogate (JSON allows a "\ud800" escape) is no UTF-8: it is written back as that escape.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
 def error(id: Any, code: int, message: str) -> bytes:
@@ -153,5 +161,9 @@ def result(id: Any, value: dict[str, Any]) -> bytes:
 
 
 def tool_error(id: Any, text: str) -> bytes:
-    """A refused tools/call: a normal result the model can read, not a protocol error."""
-    return result(id, {"content": [{"type": "text", "text": text}], "isError": True})
+    """A refused tools/call: a normal result the model can read, not a protocol error.
+
+    `resultType` is required in 2026-07-28 (a strict client rejects the result
+    without it) and an ignored extra key before, so it is always written.
+    """
+    return result(id, {"content": [{"type": "text", "text": text}], "isError": True, "resultType": "complete"})

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import posixpath
 import re
 from collections import deque
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0,
               "day": 86400.0}
@@ -25,11 +27,27 @@ class NameRule:
         self._allow = [_matcher(p, paths) for p in allow]
         self._deny = [_matcher(p, paths) for p in deny]
         self._everything = "*" in allow and not self._deny
+        self._paths = paths
 
     def allows(self, name: str) -> bool:
         if self._everything:
             return True
+        if self._paths:  # the URI as it points, and as it points once percent-decoded: both must pass
+            return all(self._allows(form) for form in {normalize_uri(name), normalize_uri(unquote(name))})
+        return self._allows(name)
+
+    def _allows(self, name: str) -> bool:
         return any(m(name) for m in self._allow) and not any(m(name) for m in self._deny)
+
+
+def normalize_uri(uri: str) -> str:
+    """`scheme://authority/path` with `.`, `..` and `//` resolved in the path, so no URI glob is fooled."""
+    scheme, separator, rest = uri.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not separator or not slash:
+        return uri
+    normal = posixpath.normpath("/" + path)
+    return f"{scheme}://{authority}/{normal.lstrip('/')}"
 
 
 def _matcher(pattern: str, paths: bool):

@@ -51,14 +51,15 @@ def statement(payload_type: str, payload: bytes) -> dict[str, Any]:
     return document
 
 
-def subject_digests(document: dict[str, Any]) -> set[str]:
-    """The sha256 digests a statement's subjects name (a single signed file must be one of them)."""
-    digests: set[str] = set()
-    for subject in document.get("subject") or []:
-        digest = subject.get("digest", {}).get("sha256") if isinstance(subject, dict) else None
-        if isinstance(digest, str):
-            digests.add(digest.lower())
-    return digests
+def file_digests(document: dict[str, Any]) -> set[str]:
+    """The sha256 a statement signs for a single file: a subject's, or model_signing's one resource."""
+    if document.get("predicateType") == MODEL_SIGNING:
+        files = _model_signing(document.get("predicate")).files
+        if len(files) != 1:
+            raise BundleError(f"the model_signing manifest lists {len(files)} files; a single-file artifact "
+                              "needs a manifest of that one file")
+        return set(files.values())
+    return {digest.lower() for digest in map(_sha256_of, _subjects(document)) if isinstance(digest, str)}
 
 
 def tree(document: dict[str, Any]) -> Manifest:
@@ -66,32 +67,46 @@ def tree(document: dict[str, Any]) -> Manifest:
     if document.get("predicateType") == MODEL_SIGNING:
         return _model_signing(document.get("predicate"))
     files: dict[str, str] = {}
-    for subject in document.get("subject") or []:
+    for subject in _subjects(document):
         if not isinstance(subject, dict):
             raise BundleError("the signed statement has a subject that is not an object")
-        name = subject.get("name")
-        digest = (subject.get("digest") or {}).get("sha256")
-        _add(files, name, digest)
+        _add(files, subject.get("name"), _sha256_of(subject))
     if not files:
         raise BundleError("the signed statement lists no files")
     return Manifest(files, (), "in-toto subjects")
 
 
+def _subjects(document: dict[str, Any]) -> list[Any]:
+    subjects = document.get("subject")
+    return subjects if isinstance(subjects, list) else []
+
+
+def _sha256_of(subject: Any) -> Any:
+    digest = subject.get("digest") if isinstance(subject, dict) else None
+    return digest.get("sha256") if isinstance(digest, dict) else None
+
+
 def _model_signing(predicate: Any) -> Manifest:
     if not isinstance(predicate, dict):
         raise BundleError("the model_signing predicate is not an object")
-    serialization = predicate.get("serialization") or {}
+    serialization = predicate.get("serialization")
+    if not isinstance(serialization, dict):
+        raise BundleError("the model_signing predicate has no serialization")
     method = serialization.get("method")
     if method != "files" or serialization.get("hash_type") != "sha256":
         raise BundleError(f"the model_signing manifest hashes by {method!r}/{serialization.get('hash_type')!r}; "
                           "mcpbox verifies whole files hashed with sha256 ('files', 'sha256')")
     files: dict[str, str] = {}
-    for resource in predicate.get("resources") or []:
+    resources = predicate.get("resources")
+    for resource in resources if isinstance(resources, list) else []:
         if not isinstance(resource, dict) or resource.get("algorithm") != "sha256":
             raise BundleError("the model_signing manifest has a resource that is not a sha256 file digest")
         _add(files, resource.get("name"), resource.get("digest"))
     ignored = []
-    for entry in serialization.get("ignore_paths") or []:
+    ignore_paths = serialization.get("ignore_paths") or []
+    if not isinstance(ignore_paths, list):
+        raise BundleError("the model_signing manifest's ignore_paths is not a list")
+    for entry in ignore_paths:
         if not isinstance(entry, str) or not _safe(entry.strip("/")):
             raise BundleError(f"the model_signing manifest ignores an unsafe path {entry!r}")
         ignored.append(entry.strip("/"))

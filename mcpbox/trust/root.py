@@ -28,6 +28,7 @@ class TrustRoot(NamedTuple):
     path: str
     data: bytes
     pinned: bool  # the shipped public-good root: its bytes must hash to PINNED_SHA256
+    info: os.stat_result  # of the file the bytes were read from: a later change is noticed by it
 
 
 def updated_path() -> str:
@@ -35,16 +36,22 @@ def updated_path() -> str:
     return os.path.join(paths.config_dir(), "trust", "trusted_root.json")
 
 
-def choose(profile_root: str | None) -> TrustRoot:
-    """The profile's own root, else a refreshed public-good root, else the pinned one."""
+def path_for(profile_root: str | None) -> str:
+    """Which root applies: the profile's own, else a refreshed public-good root, else the pinned one."""
     if profile_root is not None:
-        return TrustRoot(os.path.expanduser(profile_root), _read_private(os.path.expanduser(profile_root)), False)
+        return os.path.normpath(os.path.expanduser(profile_root))
     refreshed = updated_path()
-    if os.path.lexists(refreshed):
-        return TrustRoot(refreshed, _read_private(refreshed), False)
+    return refreshed if os.path.lexists(refreshed) else PINNED
+
+
+def choose(profile_root: str | None) -> TrustRoot:
+    path = path_for(profile_root)
+    if path != PINNED:
+        data, info = _read_private(path)
+        return TrustRoot(path, data, False, info)
     try:
         with open(PINNED, "rb") as handle:
-            return TrustRoot(PINNED, handle.read(), True)
+            return TrustRoot(PINNED, handle.read(), True, os.fstat(handle.fileno()))
     except OSError as error:
         raise TrustRootError(f"cannot read mcpbox's pinned trust root {PINNED}: {error.strerror}; "
                              "reinstall mcpbox") from None
@@ -62,7 +69,7 @@ def check_pinned(root: TrustRoot) -> None:
                              f"found {found}); reinstall mcpbox", expected=PINNED_SHA256, found=found)
 
 
-def _read_private(path: str) -> bytes:
+def _read_private(path: str) -> tuple[bytes, os.stat_result]:
     """A root that someone else could rewrite would let them choose whom mcpbox trusts."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -77,7 +84,7 @@ def _read_private(path: str) -> bytes:
                                  f"(owner uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):o}); "
                                  "make it yours and not group/other-writable")
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
+            return handle.read(), info
     finally:
         os.close(fd)
 
@@ -96,7 +103,7 @@ def update() -> str:
         raise TrustUpdateFailed(f"cannot refresh the Sigstore trust root from {TUF_URL}: {_innermost(error)}; "
                                 f"verification keeps using {choose(None).path}") from None
     target = updated_path()
-    previous = _read_private(target) if os.path.lexists(target) else None
+    previous = _read_private(target)[0] if os.path.lexists(target) else None
     if previous == data:
         return f"the trust root is up to date: {target}"
     directory = os.path.dirname(target)

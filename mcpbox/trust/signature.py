@@ -44,6 +44,9 @@ class Verdict(NamedTuple):
 
 def check(verify: Verify, artifact: str, bundle_path: str, bundle_bytes: bytes, root: trust_root.TrustRoot) -> Verdict:
     trust_root.check_pinned(root)
+    import logging
+
+    logging.getLogger("sigstore").setLevel(logging.ERROR)  # a failure is raised and said in one line; no chatter
     from sigstore.hashes import Hashed
     from sigstore.models import Bundle, TrustedRoot
     from sigstore.verify import Verifier

@@ -23,12 +23,14 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from typing import Callable, NamedTuple
 
 from mcpbox import paths
 from mcpbox.trust.errors import ArtifactError
 
 CHUNK = 1024 * 1024
+STALE_SECONDS = 3600
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 
 
@@ -36,7 +38,8 @@ class Staged(NamedTuple):
     path: str  # the entry in the store: bound read-only at the artifact's path
     digest: str  # sha256 of the file, or of the tree's listing
     files: dict[str, str]  # relative path -> sha256 ({name: sha256} for a single file)
-    watched: list[tuple[str, os.stat_result]]  # the original's files and directories, as read
+    watched: list[tuple[str, os.stat_result]]  # the original's files and directories as read, by relative
+    # path ("" is the artifact itself)
 
 
 def store_dir() -> str:
@@ -61,7 +64,7 @@ def stage_file(path: str) -> Staged:
             raise
     finally:
         os.close(fd)
-    return Staged(final, digest, {os.path.basename(path): digest}, [(path, info)])
+    return Staged(final, digest, {os.path.basename(path): digest}, [("", info)])
 
 
 def stage_tree(root: str, ignores: Callable[[str], bool]) -> Staged:
@@ -100,7 +103,7 @@ def stage_tree(root: str, ignores: Callable[[str], bool]) -> Staged:
 
 def _walk(dir_fd: int, directory: str, relative: str, out: str, ignores: Callable[[str], bool],
           files: dict[str, str], executable: dict[str, bool], watched: list[tuple[str, os.stat_result]]) -> None:
-    watched.append((directory, os.fstat(dir_fd)))
+    watched.append((relative, os.fstat(dir_fd)))
     with os.scandir(dir_fd) as entries:
         names = sorted(entry.name for entry in entries)
     for name in names:
@@ -128,7 +131,7 @@ def _walk(dir_fd: int, directory: str, relative: str, out: str, ignores: Callabl
             info = os.fstat(fd)
             files[rel] = _copy(fd, os.path.join(out, rel), _mode(info), where)
             executable[rel] = bool(_mode(info) & 0o100)
-            watched.append((where, info))
+            watched.append((rel, info))
         finally:
             os.close(fd)
 
@@ -205,7 +208,20 @@ def _prepare() -> str:
             raise ArtifactError(f"mcpbox's store {directory} is not a directory of this user; remove it")
         if stat.S_IMODE(info.st_mode) != 0o700:
             os.chmod(directory, 0o700)
+    _sweep(os.path.join(base, "tmp"))
     return base
+
+
+def _sweep(directory: str) -> None:
+    """Half-built entries of copies that died (killed mid-copy) go after an hour."""
+    now = time.time()
+    try:
+        with os.scandir(directory) as entries:
+            stale = [e.path for e in entries if now - e.stat(follow_symlinks=False).st_mtime > STALE_SECONDS]
+    except OSError:
+        return
+    for path in stale:
+        _discard(path)
 
 
 def _seal(tree: str) -> None:

@@ -363,3 +363,44 @@ def test_a_removed_store_entry_is_staged_again(test_root, tmp_path: Path) -> Non
     store._discard(first.staged)
     again = trust.verified(policy(test_root, artifact, bundle), None)
     assert not again.cached and Path(again.staged).read_bytes() == SERVER
+
+
+def test_half_built_copies_of_a_killed_run_are_swept(test_root, tmp_path: Path) -> None:
+    from mcpbox.trust import store
+
+    left = Path(store.store_dir()) / "tmp" / "tree-killed"
+    (left / "lib").mkdir(parents=True)
+    (left / "lib" / "x.py").write_text("half")
+    (left / "lib").chmod(0o555)
+    recent = Path(store.store_dir()) / "tmp" / "tree-running"
+    recent.mkdir()
+    os.utime(left, (0, 0))
+    artifact, bundle = signed_file(test_root, tmp_path)
+    trust.verified(policy(test_root, artifact, bundle), None)
+    assert not left.exists(), "an hour-old half-built copy is removed"
+    assert recent.exists(), "a copy another mcpbox may be building right now is left alone"
+
+
+def test_a_file_signed_with_model_signing_verifies_by_its_one_resource(test_root, tmp_path: Path) -> None:
+    artifact = tmp_path / "server.py"
+    artifact.write_bytes(SERVER)
+    bundle = tmp_path / "server.sig"
+    bundle.write_bytes(test_root.sign_statement(minting.model_signing_statement("server.py", {"server.py": SERVER},
+                                                                                 []), ME))
+    assert trust.verified(policy(test_root, artifact, bundle), None).digest == minting.sha256(SERVER).hex()
+    whole_tree = tmp_path / "tree.sig"
+    whole_tree.write_bytes(test_root.sign_statement(minting.model_signing_statement("t", TREE, []), ME))
+    with pytest.raises(BundleError, match="lists 3 files; a single-file artifact needs a manifest of that one"):
+        trust.verified(policy(test_root, artifact, whole_tree), None)
+
+
+@pytest.mark.parametrize("subject", [{"name": "x", "digest": "not-a-map"}, "just a string", {"name": "x"}])
+def test_a_malformed_statement_is_refused_in_one_line(test_root, tmp_path: Path, subject: object) -> None:
+    artifact = write_tree(tmp_path / "server", TREE)
+    statement = minting.tree_statement(TREE)
+    statement["subject"].append(subject)
+    bundle = tmp_path / "b.json"
+    bundle.write_bytes(test_root.sign_statement(statement, ME))
+    with pytest.raises(BundleError) as caught:
+        trust.verified(policy(test_root, artifact, bundle), None)
+    assert "\n" not in str(caught.value)

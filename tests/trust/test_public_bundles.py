@@ -161,7 +161,7 @@ BUNDLE = SHARED / "release-wheel" / f"{WHEEL}.sigstore"
 
 @pytest.fixture(scope="module")
 def wheel() -> Path:
-    return fetch(f"rfc8785==0.1.2", WHEEL, WHEEL_SHA256)
+    return fetch("rfc8785==0.1.2", WHEEL, WHEEL_SHA256)
 
 
 def test_release_wheel_verifies_by_exact_identity(wheel: Path) -> None:

@@ -1,0 +1,231 @@
+"""`mcpbox run`, `mcpbox verify` and `mcpbox trust update` end to end: real bwrap, real verification.
+
+The signed server is a small stdlib MCP server minted with the suite's own
+Sigstore instance; its `initialize` reply names the build it is, so a test can
+tell which bytes ran in the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import minting
+from trustkit import MCPBOX, ME, ROOT, test_root, write_profile, write_tree  # noqa: F401 (fixture)
+
+PYTHON = "/usr/bin/python3"
+SERVER = '''\
+import json, os, sys
+from build import NAME
+HERE = sorted(name for name in os.listdir(os.path.dirname(os.path.abspath(__file__))) if name != "__pycache__")
+for line in sys.stdin:
+    request = json.loads(line)
+    if request.get("method") == "initialize":
+        result = {"protocolVersion": request["params"]["protocolVersion"], "capabilities": {},
+                  "serverInfo": {"name": NAME, "version": " ".join(HERE)}}
+        print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}), flush=True)
+'''
+TREE = {"server.py": SERVER.encode(), "build.py": b"NAME = 'signed-build'\n"}
+SINGLE = SERVER.replace("from build import NAME", "NAME = 'signed-file'").encode()
+INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}) + "\n"
+RACER = '''\
+import sys
+from pathlib import Path
+from mcpbox.trust import verify
+
+verified = verify.verified
+
+def then_rewrite(*args, **kwargs):
+    """The attacker's move, right after the check: rewrite the original and inject a file."""
+    result = verified(*args, **kwargs)
+    for path, text in REWRITES.items():
+        Path(path).write_text(text)
+    return result
+
+REWRITES = {rewrites!r}
+verify.verified = then_rewrite
+from mcpbox import cli
+sys.exit(cli.main(sys.argv[1:]))
+'''
+
+
+def signed_tree(root: minting.TestRoot, tmp_path: Path) -> tuple[Path, Path]:
+    tree = write_tree(tmp_path / "weather", TREE)
+    bundle = tmp_path / "weather.sigstore.json"
+    bundle.write_bytes(root.sign_statement(minting.tree_statement(TREE), ME))
+    return tree, bundle
+
+
+def profile_for(root: minting.TestRoot, tmp_path: Path, artifact: Path, bundle: Path, **changes: str) -> Path:
+    verify = {"artifact": str(artifact), "bundle": str(bundle), "identity": ME.identity, "issuer": ME.issuer,
+              "trusted_root": str(root.path), **changes}
+    return write_profile(tmp_path / "signed.toml", verify)
+
+
+def mcpbox(arguments: list[str], stdin: str = "", command: list[str] | None = None,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command or [*MCPBOX, *arguments], input=stdin, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env=env)
+
+
+def server_info(stdout: str) -> tuple[str, str]:
+    """The build name the running server was made with, and the files it sees beside itself."""
+    info = json.loads(stdout.splitlines()[0])["result"]["serverInfo"]
+    return info["name"], info["version"]
+
+
+def audit_lines() -> list[dict[str, object]]:
+    path = Path(os.environ["XDG_STATE_HOME"]) / "mcpbox" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if '"event":"verify"' in line]
+
+
+def test_a_signed_tree_starts_and_runs_from_the_verified_copy(test_root, tmp_path: Path) -> None:
+    tree, bundle = signed_tree(test_root, tmp_path)
+    profile = profile_for(test_root, tmp_path, tree, bundle)
+    for attempt in ("first", "cached"):
+        result = mcpbox(["run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")], INITIALIZE)
+        assert result.returncode == 0, result.stderr
+        assert server_info(result.stdout) == ("signed-build", "build.py server.py")
+    assert [(line["decision"], line["cached"]) for line in audit_lines()] == [("allow", False), ("allow", True)]
+
+
+def test_a_signed_file_starts(test_root, tmp_path: Path) -> None:
+    server = tmp_path / "server.py"
+    server.write_bytes(SINGLE)
+    bundle = tmp_path / "server.py.sigstore.json"
+    bundle.write_bytes(test_root.sign_blob(SINGLE, ME))
+    profile = profile_for(test_root, tmp_path, server, bundle)
+    result = mcpbox(["run", "--profile", str(profile), "--", PYTHON, str(server)], INITIALIZE)
+    assert result.returncode == 0, result.stderr
+    assert server_info(result.stdout)[0] == "signed-file"
+
+
+@pytest.mark.parametrize("tamper", ["changed", "injected", "wrong signer"])
+def test_an_unverified_server_never_starts(test_root, tmp_path: Path, tamper: str) -> None:
+    tree, bundle = signed_tree(test_root, tmp_path)
+    marker = tmp_path / "started"
+    hostile = f"open({str(marker)!r}, 'w').close()\n"  # would leave a trace on the host if it ever ran
+    changes = {}
+    if tamper == "changed":
+        (tree / "build.py").write_text(hostile + "NAME = 'evil'\n")
+    elif tamper == "injected":
+        (tree / "sitecustomize.py").write_text(hostile)
+    else:
+        changes = {"identity": "someone-else@example.com"}
+    profile = profile_for(test_root, tmp_path, tree, bundle, **changes)
+    result = mcpbox(["run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")], INITIALIZE)
+    assert result.returncode == 124
+    assert result.stdout == "" and not marker.exists()
+    [line] = result.stderr.splitlines()
+    expected = {"changed": "build.py differs from what was signed (signed sha256 ",
+                "injected": "sitecustomize.py is an extra file",
+                "wrong signer": "expected identity someone-else@example.com"}[tamper]
+    assert line.startswith("mcpbox: ") and expected in line
+    [audit] = audit_lines()
+    assert audit["decision"] == "deny" and audit["reason"] == line.removeprefix("mcpbox: ")
+
+
+@pytest.mark.parametrize("shape", ["tree", "file"])
+def test_rewriting_the_original_after_verification_changes_nothing_that_runs(test_root, tmp_path: Path,
+                                                                             shape: str) -> None:
+    """Between the check and the start the original is rewritten: the sandbox still runs the verified bytes."""
+    if shape == "tree":
+        artifact, bundle = signed_tree(test_root, tmp_path)
+        server = artifact / "server.py"
+        rewrites = {str(artifact / "build.py"): "NAME = 'rewritten'\n",
+                    str(artifact / "sitecustomize.py"): "raise SystemExit('injected code ran')\n"}
+        expected = ("signed-build", "build.py server.py")
+    else:
+        artifact = server = tmp_path / "server.py"
+        server.write_bytes(SINGLE)
+        bundle = tmp_path / "server.py.sigstore.json"
+        bundle.write_bytes(test_root.sign_blob(SINGLE, ME))
+        rewrites = {str(server): SERVER.replace("from build import NAME", "NAME = 'rewritten'")}
+        expected = ("signed-file", "server.py")
+    profile = profile_for(test_root, tmp_path, artifact, bundle)
+    racer = tmp_path / "racer.py"
+    racer.write_text(RACER.format(rewrites=rewrites))
+    result = mcpbox([], INITIALIZE, command=[sys.executable, str(racer), "run", "--profile", str(profile), "--",
+                                             PYTHON, str(server)])
+    assert result.returncode == 0, result.stderr
+    assert server_info(result.stdout) == expected
+    assert "rewritten" in Path(next(iter(rewrites))).read_text(), "the original was rewritten before the start"
+
+
+def test_mcpbox_verify_prints_signer_log_time_and_digest(test_root, tmp_path: Path) -> None:
+    tree, bundle = signed_tree(test_root, tmp_path)
+    profile = profile_for(test_root, tmp_path, tree, bundle)
+    result = mcpbox(["verify", "--profile", str(profile)])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"verified: {tree} (a tree of 2 files)"
+    assert lines[1] == f"signer:   {ME.identity} (issuer {ME.issuer})"
+    assert lines[2] == "logged:   2024-06-01T12:00:05Z"
+    assert lines[3].startswith("sha256:   ") and len(lines[3].split()[1]) == 64
+    (tree / "build.py").write_text("NAME = 'evil'\n")
+    failed = mcpbox(["verify", "--profile", str(profile)])
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.startswith(f"mcpbox: {tree} is not the tree {ME.identity} signed: build.py differs")
+    assert failed.stderr.count("\n") == 1
+
+
+def test_mcpbox_verify_of_a_profile_without_verify_says_so(tmp_path: Path) -> None:
+    profile = tmp_path / "plain.toml"
+    profile.write_text("description = 'unsigned'\n")
+    result = mcpbox(["verify", "--profile", str(profile)])
+    assert result.returncode == 1
+    assert result.stderr == f"mcpbox: profile {profile} has no [verify] section: nothing to verify\n"
+
+
+def test_trust_update_without_network_fails_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    result = mcpbox(["trust", "update"], env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("mcpbox: cannot refresh the Sigstore trust root from "
+                                    "https://tuf-repo-cdn.sigstore.dev: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "verification keeps using " in result.stderr
+
+
+HEAVY = ("sigstore", "cryptography", "hashlib", "_hashlib", "mcpbox.trust.signature", "mcpbox.trust.store")
+PROBE = '''\
+import sys
+from mcpbox.profile import Verify
+from mcpbox.trust import verify
+result = verify.verified(Verify(**{fields!r}), None)
+print(result.cached, sorted(name for name in sys.modules if name.split(".")[0] in {heavy!r} or name in {heavy!r}))
+'''
+
+
+def test_sigstore_is_imported_only_when_something_is_new(test_root, tmp_path: Path) -> None:
+    tree, bundle = signed_tree(test_root, tmp_path)
+    fields = {"artifact": str(tree), "bundle": str(bundle), "identity": ME.identity, "issuer": ME.issuer,
+              "trusted_root": str(test_root.path)}
+    probe = [sys.executable, "-c", PROBE.format(fields=fields, heavy=HEAVY)]
+
+    def launch() -> tuple[str, str]:
+        result = mcpbox([], command=probe)
+        assert result.returncode == 0, result.stderr
+        cached, modules = result.stdout.split(" ", 1)
+        return cached, modules
+
+    cached, modules = launch()
+    assert cached == "False" and "sigstore" in modules
+    assert launch() == ("True", "[]\n"), "an unchanged, verified tree costs no heavy import"
+    os.utime(tree / "build.py")  # changed metadata, same bytes, same bundle: staged again, no sigstore
+    cached, modules = launch()
+    assert cached == "False" and "sigstore" not in modules and "hashlib" in modules
+
+
+def test_a_launch_without_verify_imports_nothing_of_it(tmp_path: Path) -> None:
+    result = mcpbox([], command=[sys.executable, "-X", "importtime", "-m", "mcpbox", "run", "--", "/bin/true"])
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "mcpbox.profile" in imported
+    assert not {name for name in imported if name.startswith(("mcpbox.trust", "sigstore"))}
