@@ -8,6 +8,7 @@ and the watchdog are set up while the server boots.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 from collections.abc import Sequence
@@ -58,7 +59,7 @@ def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
     granted = [profiles.expand_path(e, cwd) for e in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
     return Firewall(profile, audit=AuditLog(profile.audit.path), pins=pins_for(loaded.path, command),
                     secrets=secrets, home=os.path.expanduser("~"), granted_paths=granted,
-                    reset_hint=f"mcpbox pins reset --profile {loaded.path} -- {' '.join(command)}")
+                    reset_hint=shlex.join(["mcpbox", "pins", "reset", "--profile", loaded.path, "--", *command]))
 
 
 def pins_for(profile_path: str, command: list[str]):

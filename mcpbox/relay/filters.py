@@ -114,8 +114,20 @@ def walk(value: Any, change: Callable[[str], str], keys: bool = False) -> Any:
     return value
 
 
-def fingerprint(definition: dict[str, Any], fields: Iterable[str]) -> str:
-    """A hash of what the model is told about an item, independent of key order."""
-    subset = {field: definition.get(field) for field in fields}
-    canonical = json.dumps(subset, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+def fingerprints(definition: dict[str, Any], fields: Iterable[str]) -> dict[str, str]:
+    """A hash per field of what the model is told about an item (key order does not matter),
+    so that a change can be named by the fields it touched."""
+    return {field: _digest(definition[field]) for field in fields if field in definition}
+
+
+def _digest(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """A server's line as safe to show on a terminal or in a log: no escapes, no invisible tricks."""
+    return CONTROL.sub("\ufffd", INVISIBLE_ALL.sub("", ANSI.sub("", text)))

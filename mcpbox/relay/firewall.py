@@ -24,7 +24,7 @@ from mcpbox.relay import filters, jsonrpc
 from mcpbox.relay.framing import LineFramer, Oversize
 from mcpbox.relay.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Invalid, Message
 from mcpbox.relay.passthrough import Output
-from mcpbox.relay.pins import CHANGED, PinStore
+from mcpbox.relay.pins import NEW, SAME, PinStore
 from mcpbox.relay.policy import NameRule, RateLimiter, argument_problem, normalize_path
 
 CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
@@ -186,7 +186,8 @@ class Firewall:
         if method == "tools/call":
             name = params.get("name")
             if not isinstance(name, str) or not self._tool_visible(name):
-                return name, self._deny(request_id, name, method, f"Unknown tool: {name}", "tools.allow")
+                return name, self._deny(request_id, name, method, f"Unknown tool: {name}",
+                                        self._hiding_rule("tool", self.tools, name))
             problem = argument_problem(name, params.get("arguments", {}),
                                        self.profile.tools.arguments.get(name, {}), self.home)
             if problem:
@@ -199,21 +200,25 @@ class Firewall:
         if method == "prompts/get":
             name = params.get("name")
             if not isinstance(name, str) or not self._prompt_visible(name):
-                return name, self._deny(request_id, name, method, f"Unknown prompt: {name}", "prompts.allow")
+                return name, self._deny(request_id, name, method, f"Unknown prompt: {name}",
+                                        self._hiding_rule("prompt", self.prompts, name))
             return name, None
         if method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
             uri = params.get("uri")
             if not isinstance(uri, str) or not self.resources.allows(uri):
-                return uri, self._deny(request_id, uri, method, f"Unknown resource: {uri}", "resources.allow")
+                return uri, self._deny(request_id, uri, method, f"Unknown resource: {uri}",
+                                       self._hiding_rule("resource", self.resources, str(uri)))
             return uri, None
         if method == "completion/complete":
             ref = params.get("ref") if isinstance(params.get("ref"), dict) else {}
             if ref.get("type") == "ref/prompt" and not self._prompt_visible(str(ref.get("name"))):
                 return ref.get("name"), self._deny(request_id, ref.get("name"), method,
-                                                   f"Unknown prompt: {ref.get('name')}", "prompts.allow")
+                                                   f"Unknown prompt: {ref.get('name')}",
+                                                   self._hiding_rule("prompt", self.prompts, ref.get("name")))
             if ref.get("type") == "ref/resource" and not self.resources.allows(str(ref.get("uri"))):
                 return ref.get("uri"), self._deny(request_id, ref.get("uri"), method,
-                                                  f"Unknown resource: {ref.get('uri')}", "resources.allow")
+                                                  f"Unknown resource: {ref.get('uri')}",
+                                                  self._hiding_rule("resource", self.resources, str(ref.get("uri"))))
         return None, None
 
     def _narrow_client_capabilities(self, message: Message) -> tuple[dict[str, Any], bool]:
@@ -285,7 +290,8 @@ class Firewall:
         if not stripped:
             return
         if stripped[:1] not in (b"{", b"["):
-            output.notes.append(b"[server stdout, not JSON-RPC] " + frame[:4096] + b"\n")
+            line = filters.printable(frame[:4096].decode(errors="replace"))
+            output.notes.append(f"[server stdout, not JSON-RPC] {line}\n".encode())
             return
         try:
             body = jsonrpc.loads(frame)
@@ -359,7 +365,8 @@ class Firewall:
             elif pending.method in ("initialize", "server/discover"):
                 body = {**body, "result": self._checked_server_info(result)}
         self._audit("server", pending.method, message.id_key, pending.name, decision, None, pending.size,
-                    duration=self.clock() - pending.started, arguments=pending.arguments)
+                    duration=self.clock() - pending.started, arguments=pending.arguments,
+                    response_bytes=len(message.raw))
         return self._cleaned(message, body)
 
     def _refused_input(self, pending: Pending, request_id: Any, result: dict[str, Any]) -> bytes | None:
@@ -408,13 +415,14 @@ class Firewall:
         return self.resources.allows(name)
 
     def _pin_changed(self, kind: str, name: str, item: dict[str, Any], fields: tuple[str, ...]) -> bool:
-        if self.pins.check(kind, name, filters.fingerprint(item, fields)) != CHANGED:
+        verdict = self.pins.check(kind, name, filters.fingerprints(item, fields))
+        if verdict in (NEW, SAME):
             return (kind, name) in self.changed
         if (kind, name) not in self.changed:
             self.changed.add((kind, name))
-            what = ", ".join(field for field in fields if field in item) or "its definition"
+            what = ", ".join(verdict)
             self.audit.write(direction="server", event="pin", kind=kind, name=name, decision="hide",
-                             rule="changed since first seen")
+                             rule="changed since first seen", fields=verdict)
             self._note(f"mcpbox: the server's {kind} {name!r} changed since it was first seen ({what}); "
                        f"it is hidden and its calls refused. If you trust the change: {self.reset_hint}")
         return True
@@ -423,10 +431,9 @@ class Firewall:
         instructions = result.get("instructions")
         if not isinstance(instructions, str):
             return result
-        digest = hashlib.sha256(instructions.encode("utf-8", "surrogatepass")).hexdigest()
-        verdict = self.pins.check("instructions", "server", digest)
+        verdict = self.pins.check("instructions", "server", filters.fingerprints(result, ("instructions",)))
         self.pins.save()
-        if verdict == CHANGED:
+        if verdict not in (NEW, SAME):
             if ("instructions", "server") not in self.changed:
                 self.changed.add(("instructions", "server"))
                 self.audit.write(direction="server", event="pin", kind="instructions", decision="hide",
@@ -452,6 +459,16 @@ class Firewall:
         return raw if cleaned == message.body else jsonrpc.dumps(cleaned)
 
     # -- shared -----------------------------------------------------------------
+
+    def _hiding_rule(self, kind: str, rule: NameRule, name: Any) -> str:
+        """The rule an audit line names for a hidden item."""
+        if not isinstance(name, str):
+            return f"{kind} name missing"
+        if (kind, name) in self.changed:
+            return "pinned definition changed"
+        if filters.clean_definition_text(name) != name:
+            return "invisible characters in the name"
+        return f"{kind}s.{rule.refusing_list(name)}"
 
     @staticmethod
     def _pending_refusal(key: str, pending: dict[str, Any]) -> str | None:
@@ -485,7 +502,7 @@ class Firewall:
 
     def _audit(self, direction: str, method: str | None, key: str | None, name: Any, decision: str,
                rule: str | None, size: int | None = None, duration: float | None = None,
-               arguments: str | None = None) -> None:
+               arguments: str | None = None, response_bytes: int | None = None) -> None:
         """One line per decision; `key` is the id as JSON text, as the pending tables hold it."""
         record: dict[str, Any] = {"direction": direction, "method": method,
                                   "id": json.loads(key) if key is not None else None, "decision": decision}
@@ -495,6 +512,8 @@ class Firewall:
             record["rule"] = rule
         if size is not None:
             record["bytes"] = size
+        if response_bytes is not None:
+            record["response_bytes"] = response_bytes
         if duration is not None:
             record["duration_ms"] = round(duration * 1000, 3)
         if arguments is not None:

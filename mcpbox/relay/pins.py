@@ -14,7 +14,7 @@ import os
 
 from mcpbox import paths
 
-NEW, SAME, CHANGED = "new", "same", "changed"
+NEW, SAME = "new", "same"
 
 
 def identity_key(profile_path: str, what_runs: list[str]) -> str:
@@ -29,23 +29,25 @@ class PinStore:
     def __init__(self, path: str, description: dict[str, object]) -> None:
         self.path = path
         self._description = description
-        self._pins: dict[str, str] = {}
+        self._pins: dict[str, dict[str, str]] = {}
         self._dirty = False
         try:
             with open(path) as handle:
                 stored = json.load(handle)
-            self._pins = {str(k): str(v) for k, v in stored.get("pins", {}).items()}
+            self._pins = {str(k): v for k, v in stored.get("pins", {}).items() if isinstance(v, dict)}
         except (OSError, ValueError, AttributeError):
             pass
 
-    def check(self, kind: str, name: str, digest: str) -> str:
+    def check(self, kind: str, name: str, digests: dict[str, str]) -> str | list[str]:
+        """NEW or SAME, or the fields whose fingerprint differs from the pinned one."""
         key = f"{kind}:{name}"
         known = self._pins.get(key)
-        if known is None:
-            self._pins[key] = digest
+        if not isinstance(known, dict):
+            self._pins[key] = digests
             self._dirty = True
             return NEW
-        return SAME if known == digest else CHANGED
+        changed = sorted(field for field in known.keys() | digests.keys() if known.get(field) != digests.get(field))
+        return changed or SAME
 
     def save(self) -> None:
         """Write new pins, atomically; a store that cannot be written costs only the defence across runs."""

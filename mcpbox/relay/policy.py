@@ -39,6 +39,11 @@ class NameRule:
     def _allows(self, name: str) -> bool:
         return any(m(name) for m in self._allow) and not any(m(name) for m in self._deny)
 
+    def refusing_list(self, name: str) -> str:
+        """Which list refuses `name` (for the audit): "deny" when a deny glob matches, else "allow"."""
+        forms = {normalize_uri(name), normalize_uri(unquote(name))} if self._paths else {name}
+        return "deny" if any(m(form) for m in self._deny for form in forms) else "allow"
+
 
 def normalize_uri(uri: str) -> str:
     """`scheme://authority/path` with `.`, `..` and `//` resolved in the path, so no URI glob is fooled."""

@@ -93,6 +93,7 @@ class Pump:
         self.relay = relay
         self.check_limits = check_limits
         self.stderr_lines = StderrLines(stderr_prefix)
+        self.relay_notes = StderrLines(b"")  # the relay's own lines, under a budget of their own
         process = sandbox.process
         assert process.stdin and process.stdout and process.stderr
         self.client_in = client_in
@@ -243,7 +244,7 @@ class Pump:
         for chunk in output.to_client:
             self.to_client.send(chunk)
         for note in output.notes:
-            self._say_raw(note)
+            self._say_raw(self.relay_notes.feed(note))
 
     def _watch(self, fd: int) -> None:
         if fd in self.always_ready:

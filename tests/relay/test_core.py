@@ -19,7 +19,7 @@ from mcpbox.relay import filters, jsonrpc, policy
 from mcpbox.relay.firewall import Firewall
 from mcpbox.relay.framing import HEAD_BYTES, LineFramer, Oversize
 from mcpbox.relay.jsonrpc import Invalid
-from mcpbox.relay.pins import CHANGED, NEW, SAME, PinStore, identity_key
+from mcpbox.relay.pins import NEW, SAME, PinStore, identity_key
 
 HOME = "/home/u"
 
@@ -565,9 +565,10 @@ def test_walk_and_fingerprint():
     value = {"a": ["x", {"b": "y"}], "k\x1b[1m": 3}
     assert filters.walk(value, str.upper) == {"a": ["X", {"b": "Y"}], "k\x1b[1m": 3}
     assert filters.walk(value, filters.clean_definition_text, keys=True)["k"] == 3
-    one = filters.fingerprint({"name": "t", "description": "d", "x": 1}, ("name", "description"))
-    assert one == filters.fingerprint({"description": "d", "name": "t", "x": 2}, ("name", "description"))
-    assert one != filters.fingerprint({"name": "t", "description": "e"}, ("name", "description"))
+    one = filters.fingerprints({"name": "t", "description": "d", "x": 1}, ("name", "description"))
+    assert one == filters.fingerprints({"description": "d", "name": "t", "x": 2}, ("name", "description"))
+    other = filters.fingerprints({"name": "t", "description": "e"}, ("name", "description"))
+    assert other["name"] == one["name"] and other["description"] != one["description"]
 
 
 # -- pins ---------------------------------------------------------------------------------------
@@ -576,24 +577,25 @@ def test_walk_and_fingerprint():
 def test_pins_new_same_changed_and_survive_reload(tmp_path):
     path = str(tmp_path / "pins" / "a.json")
     store = PinStore(path, {"command": ["srv"]})
-    assert store.check("tool", "echo", "d1") == NEW
-    assert store.check("tool", "echo", "d1") == SAME
-    assert store.check("tool", "echo", "d2") == CHANGED
-    assert store.check("prompt", "echo", "d2") == NEW, "kinds have separate names"
+    d1, d2 = {"description": "d1", "name": "echo"}, {"description": "d2", "name": "echo"}
+    assert store.check("tool", "echo", d1) == NEW
+    assert store.check("tool", "echo", d1) == SAME
+    assert store.check("tool", "echo", d2) == ["description"], "a change is named by the fields it touched"
+    assert store.check("prompt", "echo", d2) == NEW, "kinds have separate names"
     store.save()
     reloaded = PinStore(path, {"command": ["srv"]})
-    assert reloaded.check("tool", "echo", "d1") == SAME
-    assert reloaded.check("tool", "echo", "d2") == CHANGED
-    assert reloaded.check("prompt", "echo", "d2") == SAME
-    assert PinStore(str(tmp_path / "pins" / "b.json"), {}).check("tool", "echo", "d2") == NEW, "per identity file"
+    assert reloaded.check("tool", "echo", d1) == SAME
+    assert reloaded.check("tool", "echo", {"name": "echo"}) == ["description"]
+    assert reloaded.check("prompt", "echo", d2) == SAME
+    assert PinStore(str(tmp_path / "pins" / "b.json"), {}).check("tool", "echo", d2) == NEW, "per identity file"
 
 
 def test_pins_unsaved_are_lost_and_a_broken_store_starts_empty(tmp_path):
     path = tmp_path / "a.json"
-    PinStore(str(path), {}).check("tool", "echo", "d1")
+    PinStore(str(path), {}).check("tool", "echo", {"description": "d1"})
     assert not path.exists()
     path.write_text("[not an object")
-    assert PinStore(str(path), {}).check("tool", "echo", "d1") == NEW
+    assert PinStore(str(path), {}).check("tool", "echo", {"description": "d1"}) == NEW
 
 
 def test_identity_keys_differ_by_profile_and_command():
@@ -614,7 +616,7 @@ def test_hidden_tool_call_is_unknown_tool(session):
             {"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": f"Unknown tool: {tool}"}}]
     records = session.audit()
     assert [(r["name"], r["decision"], r["rule"], r["id"]) for r in records] == [
-        ("write_file", "deny", "tools.allow", 1), ("list_secrets", "deny", "tools.allow", 2)]
+        ("write_file", "deny", "tools.allow", 1), ("list_secrets", "deny", "tools.deny", 2)]
 
 
 def test_tool_call_without_a_string_name_is_refused(session):

@@ -392,7 +392,9 @@ def test_audit_log_has_one_line_per_decision(strict: Recorded) -> None:
         by_name.setdefault(line["name"], []).append(line)
     for tool in HIDDEN_TOOLS:
         [denied] = by_name[tool]
-        assert denied["decision"] == "deny" and denied["rule"] == "tools.allow" and denied["direction"] == "client"
+        # get-tiny-image and get-resource-* match the allow glob get-*: only the deny list hides them.
+        expected = "tools.deny" if tool.startswith("get-") else "tools.allow"
+        assert denied["decision"] == "deny" and denied["rule"] == expected and denied["direction"] == "client"
     first, second, third = by_name["echo"]
     for allowed in (first, second):
         assert allowed["decision"] == "allow"
@@ -403,7 +405,7 @@ def test_audit_log_has_one_line_per_decision(strict: Recorded) -> None:
     ids = [line["id"] for line in calls]
     assert len(ids) == len(set(ids)), "one line per request, not two"
     reads = {line["name"]: line for line in audit if line["method"] == "resources/read"}
-    assert reads[DENIED_RESOURCE]["decision"] == "deny" and reads[DENIED_RESOURCE]["rule"] == "resources.allow"
+    assert reads[DENIED_RESOURCE]["decision"] == "deny" and reads[DENIED_RESOURCE]["rule"] == "resources.deny"
     gets = [line for line in audit if line["method"] == "prompts/get" and line["decision"] == "deny"]
     assert sorted(line["name"] for line in gets) == sorted(HIDDEN_PROMPTS)
     assert any(line["method"] == "roots/list" and line["decision"] == "filter" for line in audit)
