@@ -43,14 +43,27 @@ def describe(loaded: LoadedProfile) -> list[str]:
     refused = [name for name in ("sampling", "elicitation", "roots") if not getattr(p.client, name)]
     lines.append("may ask:     " + (", ".join(asks) or "nothing") + " of the client"
                  + (f" (refused: {', '.join(refused)})" if refused else ""))
-    if p.verify is None:
-        lines.append("signature:   not checked (no [verify] section)")
-    else:
-        who = p.verify.identity or p.verify.repository or "?"
-        lines.append(f"signature:   {p.verify.artifact} must be signed by {who} ({p.verify.issuer or 'any issuer'})")
+    lines.append(f"signature:   {_signature(p)}")
     lines.append(f"audit:       arguments {p.audit.arguments}"
                  + (f", written to {p.audit.path}" if p.audit.path else ""))
     return lines
+
+
+def _signature(p) -> str:
+    verify = p.verify
+    if verify is None:
+        return "not checked (no [verify] section)"
+    if verify.identity:
+        signer = f"exactly {verify.identity}"
+    else:
+        signer = f"any release of {verify.repository}"
+        if verify.workflow:
+            signer += f" built by workflow {verify.workflow}"
+        if verify.ref:
+            signer += f" from a ref matching {verify.ref}"
+    root = verify.trusted_root or "the pinned Sigstore public-good root"
+    return (f"{verify.artifact} must be signed ({verify.bundle}) by {signer}, issuer {verify.issuer}, "
+            f"checked offline against {root}; what runs is the verified copy")
 
 
 def _path(entry: str, cwd: str) -> str:

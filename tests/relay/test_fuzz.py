@@ -16,6 +16,8 @@ independently of the firewall's own rules:
   reaches the server;
 - no sampling or elicitation request, nor an input_required result asking for one, reaches the client;
 - the client never gets a response to an id it did not send, nor the server one it did not ask;
+- the server is never told of a refused client capability (initialize, 2026 `_meta`), nor of roots
+  outside the binds;
 - the secret's value never reaches the client;
 - the framers hold at most the line limit (or a bounded head) and the pending tables stay bounded.
 
@@ -193,7 +195,7 @@ class Harness:
                                  clock=self.clock)
         self.firewall.client_frames.max_bytes = self.firewall.server_frames.max_bytes = LIMIT
         self.sent: dict[str, str] = {}  # id -> method of client requests that reached the server
-        self.asked: set[str] = set()  # ids of server requests that reached the client
+        self.asked: dict[str, str] = {}  # id -> method of server requests that reached the client
         self.limited_calls: list[float] = []
 
     def feed(self, direction: str, data: bytes) -> None:
@@ -235,12 +237,24 @@ class Harness:
         if "method" not in message:
             if direction == "client":  # the client's answer to a server request
                 assert key in self.asked, f"a response to {key}, which the server never asked"
-                self.asked.discard(key)
+                result = message.get("result")
+                if self.asked.pop(key) == "roots/list" and isinstance(result, dict) and isinstance(
+                        result.get("roots"), list):
+                    for root in result["roots"]:
+                        assert inside_allowed(root.get("uri")), f"root {root!r} outside the binds told to the server"
             else:
                 OBSERVED["server requests refused by mcpbox"] += 1
             return
         if "id" in message:
             self.sent[key] = message["method"]
+        params = message.get("params")
+        if isinstance(params, dict):  # the server is never told the client can do what the profile refuses
+            told = [params.get("capabilities") if message["method"] == "initialize" else None]
+            if isinstance(params.get("_meta"), dict):
+                told.append(params["_meta"].get(META))
+            for capabilities in told:
+                assert not (isinstance(capabilities, dict) and {"sampling", "elicitation"} & capabilities.keys()), (
+                    f"refused capabilities told to the server: {message}")
         if message["method"] != "tools/call" or "id" not in message:
             return
         OBSERVED["tools/call forwarded"] += 1
@@ -274,7 +288,7 @@ class Harness:
         if method is not None:
             if "id" in message:
                 assert method not in DENIED_ASKS, f"a {method} request reached the client"
-                self.asked.add(jsonrpc.id_key(message["id"]))
+                self.asked[jsonrpc.id_key(message["id"])] = method
             return
         key = jsonrpc.id_key(message.get("id"))
         assert key in self.sent, f"the client got a response to {key}, which it never sent"
@@ -459,9 +473,9 @@ def exchanges(draw) -> list[tuple[str, Any]]:
         return steps
     if kind == "server":
         id = draw(ids)
-        method = draw(st.sampled_from(ASKS) | texts)
+        method = draw(st.sampled_from(ASKS + ["roots/list"] * 4) if draw(st.integers(0, 3)) else texts)
         steps = [("server", request_body(id, method, draw(st.none() | objects)))]
-        if draw(st.booleans()):
+        if method == "roots/list" or draw(st.booleans()):
             roots = st.lists(st.fixed_dictionaries({"uri": st.sampled_from(PATHS).map(lambda p: "file://" + p)
                                                     | uris}), max_size=3)
             result = draw(st.fixed_dictionaries({"roots": roots}) if method == "roots/list" else client_objects)
@@ -603,8 +617,8 @@ def test_fuzzed_sessions_keep_every_property(run, steps):
 
 
 @FUZZ
-@given(requests=st.lists(st.tuples(ids, client_requests()), min_size=1, max_size=6),
-       mutate=st.lists(st.booleans(), min_size=6, max_size=6), burst=st.lists(st.integers(0, 6), max_size=6),
+@given(requests=st.lists(st.tuples(ids, client_requests()), min_size=1, max_size=4),
+       mutate=st.lists(st.booleans(), min_size=4, max_size=4), burst=st.lists(st.integers(0, 4), max_size=5),
        data=st.data())
 def test_denied_client_requests_never_reach_the_server(run, requests, mutate, burst, data):
     """Client traffic alone, as one stream cut anywhere: every forwarded tools/call passes the profile.
