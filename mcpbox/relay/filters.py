@@ -18,10 +18,12 @@ TAGS = "\U000e0000-\U000e007f"
 BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 FORMAT = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff\ufff9-\ufffb"
 INVISIBLE_ALWAYS = re.compile(f"[{TAGS}{BIDI}]")
+STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # what ANSI left: a lone ESC, a bare CSI
 INVISIBLE_ALL = re.compile(f"[{TAGS}{BIDI}{FORMAT}]")
-# Raw-byte hints that a message may hold something to remove: ESC or C1 CSI, a JSON \u escape,
+# Raw-byte hints that a message may hold something to remove: ESC, DEL or a C1 control, a JSON \u, \b or \f escape,
 # or a UTF-8 lead of the ranges above (U+00AD, U+061C, U+180E, U+2000-206F, U+FEFF/FFF9, tags).
-SUSPECT_BYTES = re.compile(rb"\x1b|\\u|\xc2[\x9b\xad]|\xd8\x9c|\xe1\xa0\x8e|\xe2\x80|\xe2\x81|\xef\xbb\xbf|\xef\xbf|\xf3\xa0")
+SUSPECT_BYTES = re.compile(
+    rb"\x1b|\x7f|\\[bfu]|\xc2[\x80-\x9f\xad]|\xd8\x9c|\xe1\xa0\x8e|\xe2\x80|\xe2\x81|\xef\xbb\xbf|\xef\xbf|\xf3\xa0")
 
 TOKEN_PATTERNS: list[tuple[str, str, str]] = [  # (label, literal prefix, regex)
     ("anthropic-key", "sk-ant-", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
@@ -87,9 +89,10 @@ class Redactor:
 
 
 def clean_definition_text(text: str) -> str:
-    if text.isascii() and "\x1b" not in text:
+    """What the model may read of a definition: no escapes, no stray controls, nothing invisible."""
+    if text.isascii() and not STRAY_CONTROL.search(text):
         return text
-    return INVISIBLE_ALL.sub("", ANSI.sub("", text))
+    return STRAY_CONTROL.sub("", INVISIBLE_ALL.sub("", ANSI.sub("", text)))
 
 
 def result_cleaner(keep_ansi: bool) -> Callable[[str], str]:

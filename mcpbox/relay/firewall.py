@@ -328,6 +328,10 @@ class Firewall:
             return self._server_response(message)
         if message.kind == jsonrpc.REQUEST:
             return self._server_request(message, output)
+        asks = CLIENT_ASKS.get(self.clean_result(message.method or ""))
+        if asks is not None and not getattr(self.profile.client, asks):
+            self._audit("server", message.method, None, None, "drop", f"client.{asks}", len(message.raw))
+            return None  # a refused request dressed as a notification
         return self._cleaned(message, message.body)
 
     def _server_request(self, message: Message, output: Output) -> bytes | None:

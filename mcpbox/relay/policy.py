@@ -88,7 +88,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 def normalize_path(value: str, home: str) -> str:
     """What a path argument points at: `~` expanded, `//` and `..` resolved, file:// unwrapped."""
     if value.startswith("file://"):
-        value = value[len("file://"):]
+        value = unquote(value[len("file://"):])  # a URI spells ".." as %2e%2e too
     if value == "~" or value.startswith("~/"):
         value = home + value[1:]
     if not value.startswith("/"):
