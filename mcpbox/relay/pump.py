@@ -109,6 +109,7 @@ class Pump:
         self.open_sources = {self.client_in, self.server_out, self.server_err}
         self.paused: set[int] = set()
         self.always_ready: set[int] = set()  # a regular file or /dev/null as stdin: epoll refuses those
+        self._watching_writes = 0  # outputs registered for EVENT_WRITE
 
     # -- setup and teardown -------------------------------------------------
 
@@ -199,13 +200,17 @@ class Pump:
 
     def _update_interest(self) -> None:
         """Watch outputs with a backlog; pause inputs whose destination is over its high-water mark."""
+        if not (self.to_server.pending or self.to_client.pending or self.paused or self._watching_writes):
+            return  # the usual case: everything went straight through
         for sink in (self.to_server, self.to_client):
             wants_write = bool(sink.pending) and not sink.closed
             registered = self.selector.get_map().get(sink.fd)
             if wants_write and registered is None:
                 self.selector.register(sink.fd, selectors.EVENT_WRITE)
+                self._watching_writes += 1
             elif not wants_write and registered is not None:
                 self.selector.unregister(sink.fd)
+                self._watching_writes -= 1
         for source, sink in ((self.client_in, self.to_server), (self.server_out, self.to_client)):
             if source not in self.open_sources:
                 continue
