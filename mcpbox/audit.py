@@ -32,7 +32,7 @@ class AuditLog:
 
     def write(self, **record: Any) -> None:
         """Append one decision; an unwritable log is reported once and never stops the relay."""
-        line = json.dumps({"time": _now(), **record}, separators=(",", ":"), default=str).encode() + b"\n"
+        line = _ENCODE({"time": _now(), **record}).encode() + b"\n"
         try:
             if self._fd is None:
                 self._open()
@@ -66,6 +66,13 @@ class AuditLog:
         self._open()
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
 def _now() -> str:
     seconds = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+    whole = int(seconds)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int(seconds % 1 * 1000):03d}Z"

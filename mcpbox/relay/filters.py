@@ -21,9 +21,52 @@ INVISIBLE_ALWAYS = re.compile(f"[{TAGS}{BIDI}]")
 STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # what ANSI left: a lone ESC, a bare CSI
 INVISIBLE_ALL = re.compile(f"[{TAGS}{BIDI}{FORMAT}]")
 # Raw-byte hints that a message may hold something to remove: ESC, DEL or a C1 control, a JSON \u, \b or \f escape,
-# or a UTF-8 lead of the ranges above (U+00AD, U+061C, U+180E, U+2000-206F, U+FEFF/FFF9, tags).
-SUSPECT_BYTES = re.compile(
-    rb"\x1b|\x7f|\\[bfu]|\xc2[\x80-\x9f\xad]|\xd8\x9c|\xe1\xa0\x8e|\xe2\x80|\xe2\x81|\xef\xbb\xbf|\xef\xbf|\xf3\xa0")
+# or the exact UTF-8 of the characters above (a bare \xe2\x80 lead would match every em-dash and curly quote).
+SUSPECT_BYTES = re.compile(rb"\x1b|\x7f|\\[bfu]|\xc2[\x80-\x9f\xad]|\xd8\x9c|\xe1\xa0\x8e|\xe2\x80[\x8b-\x8f\xaa-\xae]"
+                           rb"|\xe2\x81[\xa0-\xa4\xa6-\xa9]|\xef\xbb\xbf|\xef\xbf[\xb9-\xbb]|\xf3\xa0[\x80\x81]")
+SUSPECT_ASCII = re.compile(rb"\x1b|\x7f|\\[bfu]")
+# Bytes most frequent in text, code and JSON, most frequent first: a needle is searched by its rarest byte.
+COMMON_BYTES = b' etaoinsrhldcumfpgwybvk"\n:,.0123456789{}[]ETAOINSRHLDCUMFPGWYBVKxjqzXJQZ'
+
+
+def suspect(raw: bytes) -> bool:
+    """Whether a JSON message may hold something a cleaner removes (or a \\u escape that may spell it).
+
+    Valid JSON holds no raw C0 control, so an ASCII message can only hold DEL or spell one with an escape."""
+    if raw.isascii():
+        return SUSPECT_ASCII.search(raw) is not None
+    return SUSPECT_BYTES.search(raw) is not None
+
+
+def needle_search(needles: Iterable[str]) -> Callable[[Any], bool]:
+    """`any(needle in data ...)` for str data, or bytes holding their UTF-8, at close to memchr speed.
+
+    One regex per lead character, each needle led by its rarest character: a regex that starts
+    with a literal makes `re` skip to it in a tight loop, where `needle in data` (or one
+    alternation of all the needles) examines nearly every position."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for needle in needles:
+        if needle:
+            rank = [COMMON_BYTES.find(ch.encode()) if ch.isascii() else -1 for ch in needle]
+            pick = min(range(len(needle)), key=lambda i: (rank[i] != -1, -rank[i]))  # not common = rarest
+            groups.setdefault(needle[pick], []).append((needle[:pick], needle[pick + 1:]))
+
+    finders: dict[type, list[Callable[[Any], Any]]] = {str: [], bytes: []}
+    for lead, parts in groups.items():
+        for kind in (str, bytes):
+            def form(text: str, kind: type = kind) -> Any:
+                return text if kind is str else text.encode("utf-8", "surrogatepass")
+            ahead, behind, open_, close = (("(?=", "(?<=", "(?:", ")") if kind is str
+                                           else (b"(?=", b"(?<=", b"(?:", b")"))
+            tails = [(behind + re.escape(form(before + lead)) + close if before else form(""))
+                     + (ahead + re.escape(form(after)) + close if after else form("")) for before, after in parts]
+            pattern = re.escape(form(lead)) + (open_ + form("|").join(tails) + close if all(tails) else form(""))
+            finders[kind].append(re.compile(pattern, re.S).search)
+
+    def search(data: Any) -> bool:
+        return any(find(data) for find in finders[str if isinstance(data, str) else bytes])
+
+    return search
 
 TOKEN_PATTERNS: list[tuple[str, str, str]] = [  # (label, literal prefix, regex)
     ("anthropic-key", "sk-ant-", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
@@ -72,13 +115,16 @@ class Redactor:
         self._raw_needles = [_literal_part(value) for _, value in self._secrets] + [
             _literal_part(prefix) for _, prefix, _ in self._patterns if prefix]
         self._always_walk = any(not prefix for _, prefix, _ in self._patterns) or not all(self._raw_needles)
+        self._has_needle = needle_search([needle.decode() for needle in self._raw_needles])
 
     def may_apply(self, raw: bytes) -> bool:
         """False only when no string in the JSON `raw` holds a secret or token, unless a \\u escape spells
         it: the caller walks every message with one (`SUSPECT_BYTES`)."""
-        return self._always_walk or any(needle in raw for needle in self._raw_needles)
+        return self._always_walk or self._has_needle(raw)
 
     def __call__(self, text: str) -> str:
+        if not self._always_walk and not self._has_needle(text):
+            return text
         for name, value in self._secrets:
             if value in text:
                 text = text.replace(value, f"[redacted:{name}]")
@@ -99,7 +145,7 @@ def result_cleaner(keep_ansi: bool) -> Callable[[str], str]:
     def clean(text: str) -> str:
         if text.isascii() and (keep_ansi or "\x1b" not in text):
             return text
-        if not keep_ansi:
+        if not keep_ansi and ("\x1b" in text or "\x9b" in text):
             text = ANSI.sub("", text)
         return INVISIBLE_ALWAYS.sub("", text)
 

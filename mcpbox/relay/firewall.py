@@ -450,12 +450,15 @@ class Firewall:
     def _cleaned(self, message: Message, body: dict[str, Any]) -> bytes:
         """The message as the client may see it: original bytes unless something had to go."""
         raw = message.raw
-        if body is message.body and not filters.SUSPECT_BYTES.search(raw) and not self.redact.may_apply(raw):
+        suspect = filters.suspect(raw)
+        if body is message.body and not suspect and not self.redact.may_apply(raw):
             return raw
         clean = self.clean_result
-
-        def change(text: str) -> str:
-            return self.redact(clean(text))
+        if not suspect:
+            change = self.redact  # nothing to clean: only redaction (its own prefilter runs per string)
+        else:
+            def change(text: str) -> str:
+                return self.redact(clean(text))
 
         # The envelope stays exact: a cleaned method could turn into a denied one, a cleaned id match nothing.
         cleaned = {key: value if key in ("jsonrpc", "id", "method") else filters.walk(value, change, keys=True)
@@ -509,7 +512,7 @@ class Firewall:
                arguments: str | None = None, response_bytes: int | None = None) -> None:
         """One line per decision; `key` is the id as JSON text, as the pending tables hold it."""
         record: dict[str, Any] = {"direction": direction, "method": method,
-                                  "id": json.loads(key) if key is not None else None, "decision": decision}
+                                  "id": (int(key) if key.isdigit() else json.loads(key)) if key is not None else None, "decision": decision}
         if name is not None:
             record["name"] = name
         if rule is not None:

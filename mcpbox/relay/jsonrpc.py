@@ -17,9 +17,6 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
 
 REQUEST, NOTIFICATION, RESPONSE = "request", "notification", "response"
 
-# A JSON string as one token (the unrolled form: a per-character alternation costs the regex
-# engine a stack frame per character, gigabytes on a 16 MiB string), or a bracket.
-_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
 _ID_IN_HEAD = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,256}"|-?\d{1,32}(?:\.\d+)?(?:[eE][+-]?\d+)?|null)\s*[,}]')
 
 
@@ -36,7 +33,7 @@ class Invalid(Exception):
 class Message:
     """One JSON-RPC message, with the exact bytes it arrived as."""
 
-    __slots__ = ("kind", "body", "raw", "id", "method")
+    __slots__ = ("kind", "body", "raw", "id", "method", "_key")
 
     def __init__(self, kind: str, body: dict[str, Any], raw: bytes) -> None:
         self.kind = kind
@@ -44,6 +41,7 @@ class Message:
         self.raw = raw
         self.id = body.get("id")
         self.method: str | None = body.get("method")
+        self._key: str | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -52,11 +50,15 @@ class Message:
 
     @property
     def id_key(self) -> str:
-        return id_key(self.id)
+        if self._key is None:
+            self._key = id_key(self.id)
+        return self._key
 
 
 def id_key(value: Any) -> str:
     """The id exactly as JSON writes it: 1 and "1" are different ids."""
+    if type(value) is int:
+        return str(value)
     return json.dumps(value)
 
 
@@ -78,20 +80,39 @@ def _finite(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite)
+
+
 def loads(raw: bytes) -> Any:
     """Parse strictly; raises Invalid."""
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
-        raise Invalid(INVALID_REQUEST, f"nested deeper than {MAX_DEPTH}", id_from_head(raw))
     try:
-        return json.loads(raw.decode(), object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
-                          parse_float=_finite)  # bytes would pass surrogates and UTF-16: not strict
+        text = raw.decode("utf-8")  # strict: json.loads(bytes) would take UTF-16/32 and encoded surrogates
+    except UnicodeDecodeError:
+        raise Invalid(PARSE_ERROR, "not valid UTF-8", id_from_head(raw)) from None
+    try:
+        body = _DECODER.decode(text)
     except Invalid as error:
         error.id = id_from_head(raw)
         raise
-    except UnicodeDecodeError:
-        raise Invalid(PARSE_ERROR, "not valid UTF-8", id_from_head(raw)) from None
     except (ValueError, RecursionError) as error:
         raise Invalid(PARSE_ERROR, f"not valid JSON ({error})", id_from_head(raw)) from None
+    if (len(raw) > 4096 or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH) and _too_deep(body):
+        raise Invalid(INVALID_REQUEST, f"nested deeper than {MAX_DEPTH}", id_from_head(raw))
+    return body
+
+
+def _too_deep(body: Any) -> bool:
+    """Nesting past MAX_DEPTH, walking the parsed containers only (never the text of a string)."""
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def classify(body: Any, raw: bytes) -> Message:
@@ -123,18 +144,6 @@ def _is_id(value: Any) -> bool:
 def _valid_id(body: dict[str, Any]) -> Any:
     value = body.get("id")
     return value if _is_id(value) else None
-
-
-def _depth(raw: bytes) -> int:
-    depth = deepest = 0
-    for match in _STRING_OR_BRACKET.finditer(raw):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in (b"]", b"}"):
-            depth -= 1
-    return deepest
 
 
 def id_from_head(raw: bytes) -> Any:

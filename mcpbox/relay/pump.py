@@ -28,7 +28,7 @@ GRACE_SECONDS = 2.0  # after closing the server's stdin, and again after SIGTERM
 WATCHDOG_SECONDS = 0.5
 DRAIN_SECONDS = 5.0  # how long to keep flushing to a client that stopped reading, at the end
 HIGH_WATER = 4 * 1024 * 1024
-READ_SIZE = 1024 * 1024
+READ_SIZE = 64 * 1024  # a pipe holds 64 KiB; more only costs an mmap/munmap per read
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -39,6 +39,7 @@ class Sink:
         self.fd = fd
         self.pending = bytearray()
         self.closed = False
+        self.watched = False  # registered for EVENT_WRITE
         self.close_when_drained = False
         self._on_broken = on_broken
 
@@ -50,7 +51,7 @@ class Sink:
             return
         written = self._write(data)
         if written < len(data):
-            self.pending += data[written:]
+            self.pending += memoryview(data)[written:]  # one copy, not two
 
     def flush(self) -> None:
         if self.pending and not self.closed:
@@ -109,7 +110,6 @@ class Pump:
         self.open_sources = {self.client_in, self.server_out, self.server_err}
         self.paused: set[int] = set()
         self.always_ready: set[int] = set()  # a regular file or /dev/null as stdin: epoll refuses those
-        self._watching_writes = 0  # outputs registered for EVENT_WRITE
 
     # -- setup and teardown -------------------------------------------------
 
@@ -144,22 +144,26 @@ class Pump:
 
     def _loop(self, wake_read: int) -> None:
         next_check = time.monotonic() + WATCHDOG_SECONDS
+        select = self.selector.select
         while not self._finished():
-            now = time.monotonic()
-            deadlines = [next_check] + ([self.deadline] if self.deadline else [])
             self._update_interest()
-            timeout = 0.0 if self.always_ready - self.paused else max(0.0, min(deadlines) - now)
-            events = self.selector.select(timeout)
-            events += [(selectors.SelectorKey(None, fd, selectors.EVENT_READ, None), selectors.EVENT_READ)
-                       for fd in self.always_ready - self.paused]
-            for key, mask in events:
+            ready = self.always_ready - self.paused if self.always_ready else None
+            if ready:
+                timeout = 0.0
+            else:
+                until = next_check if self.deadline is None else min(next_check, self.deadline)
+                timeout = max(0.0, until - time.monotonic())
+            for key, mask in select(timeout):
                 fd = key.fd
                 if fd == wake_read:
                     self._signals(wake_read)
-                elif mask & selectors.EVENT_WRITE:
+                    continue
+                if mask & selectors.EVENT_WRITE:
                     (self.to_server if fd == self.to_server.fd else self.to_client).flush()
-                if mask & selectors.EVENT_READ and fd != wake_read:
+                if mask & selectors.EVENT_READ:
                     self._read(fd)
+            for fd in ready or ():
+                self._read(fd)
             now = time.monotonic()
             if now >= next_check:
                 next_check = now + WATCHDOG_SECONDS
@@ -200,17 +204,17 @@ class Pump:
 
     def _update_interest(self) -> None:
         """Watch outputs with a backlog; pause inputs whose destination is over its high-water mark."""
-        if not (self.to_server.pending or self.to_client.pending or self.paused or self._watching_writes):
+        if not (self.to_server.pending or self.to_client.pending or self.paused
+                or self.to_server.watched or self.to_client.watched):
             return  # the usual case: everything went straight through
         for sink in (self.to_server, self.to_client):
             wants_write = bool(sink.pending) and not sink.closed
-            registered = self.selector.get_map().get(sink.fd)
-            if wants_write and registered is None:
-                self.selector.register(sink.fd, selectors.EVENT_WRITE)
-                self._watching_writes += 1
-            elif not wants_write and registered is not None:
-                self.selector.unregister(sink.fd)
-                self._watching_writes -= 1
+            if wants_write != sink.watched:
+                if wants_write:
+                    self.selector.register(sink.fd, selectors.EVENT_WRITE)
+                else:
+                    self.selector.unregister(sink.fd)
+                sink.watched = wants_write
         for source, sink in ((self.client_in, self.to_server), (self.server_out, self.to_client)):
             if source not in self.open_sources:
                 continue
