@@ -511,8 +511,11 @@ class Firewall:
                rule: str | None, size: int | None = None, duration: float | None = None,
                arguments: str | None = None, response_bytes: int | None = None) -> None:
         """One line per decision; `key` is the id as JSON text, as the pending tables hold it."""
-        record: dict[str, Any] = {"direction": direction, "method": method,
-                                  "id": (int(key) if key.isdigit() else json.loads(key)) if key is not None else None, "decision": decision}
+        if key is None:
+            id_value = None
+        else:
+            id_value = int(key) if key.isdigit() else json.loads(key)  # an int id is common: skip the parser
+        record: dict[str, Any] = {"direction": direction, "method": method, "id": id_value, "decision": decision}
         if name is not None:
             record["name"] = name
         if rule is not None:
