@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mcpbox import paths
@@ -22,17 +23,45 @@ def default_path() -> str:
     return os.path.join(paths.state_dir(), "audit.jsonl")
 
 
+class Later:
+    """A field worked out only when its line is written (an argument hash, after the message has gone)."""
+
+    __slots__ = ("function", "value")
+
+    def __init__(self, function: Callable[[Any], Any], value: Any) -> None:
+        self.function = function
+        self.value = value
+
+
 class AuditLog:
-    def __init__(self, path: str | None = None, max_bytes: int = MAX_BYTES, keep: int = KEEP) -> None:
+    """The log; `deferred` holds lines until `flush`, which the relay calls right after it has sent
+    the messages they decide on, so a message never waits for its own audit line."""
+
+    def __init__(self, path: str | None = None, max_bytes: int = MAX_BYTES, keep: int = KEEP,
+                 deferred: bool = False) -> None:
         self.path = os.path.expanduser(path) if path else default_path()
+        self.deferred = deferred
         self._max_bytes = max_bytes
         self._keep = keep
         self._fd: int | None = None
         self._size = 0
+        self._held: list[tuple[float, dict[str, Any]]] = []
 
     def write(self, **record: Any) -> None:
-        """Append one decision; an unwritable log is reported once and never stops the relay."""
-        line = _ENCODE({"time": _now(), **record}).encode() + b"\n"
+        """One decision, timed now; written at once unless `deferred`."""
+        self._held.append((time.time(), record))
+        if not self.deferred:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the held lines in one write; an unwritable log is reported once and never stops the relay."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        self._append(b"".join(_ENCODE({"time": _format(moment), **record}).encode() + b"\n"
+                              for moment, record in held))
+
+    def _append(self, line: bytes) -> None:
         try:
             if self._fd is None:
                 self._open()
@@ -47,6 +76,10 @@ class AuditLog:
             self._fd = -1
 
     def close(self) -> None:
+        self.flush()
+        self._close_file()
+
+    def _close_file(self) -> None:
         if self._fd not in (None, -1):
             os.close(self._fd)
         self._fd = None
@@ -57,7 +90,7 @@ class AuditLog:
         self._size = os.fstat(self._fd).st_size
 
     def _rotate(self) -> None:
-        self.close()
+        self._close_file()
         for index in range(self._keep - 1, 0, -1):
             older = f"{self.path}.{index}"
             if os.path.exists(older):
@@ -66,12 +99,15 @@ class AuditLog:
         self._open()
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
+def _field(value: Any) -> Any:
+    return value.function(value.value) if isinstance(value, Later) else str(value)
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=_field).encode
 _second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
 
 
-def _now() -> str:
-    seconds = time.time()
+def _format(seconds: float) -> str:
     whole = int(seconds)
     if whole != _second[0]:
         _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]

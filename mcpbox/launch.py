@@ -57,7 +57,7 @@ def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
     secrets = {name: os.environ[name] for name in (*secret_names, *profile.redact.env) if os.environ.get(name)}
     cwd = os.getcwd()
     granted = [profiles.expand_path(e, cwd) for e in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
-    return Firewall(profile, audit=AuditLog(profile.audit.path), pins=pins_for(loaded.path, command),
+    return Firewall(profile, audit=AuditLog(profile.audit.path, deferred=True), pins=pins_for(loaded.path, command),
                     secrets=secrets, home=os.path.expanduser("~"), granted_paths=granted,
                     reset_hint=shlex.join(["mcpbox", "pins", "reset", "--profile", loaded.path, "--", *command]))
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from mcpbox.audit import AuditLog
+from mcpbox.audit import AuditLog, Later
 from mcpbox.profile import Profile
 from mcpbox.relay import filters, jsonrpc
 from mcpbox.relay.framing import LineFramer, Oversize
@@ -46,7 +46,7 @@ class Pending(NamedTuple):
     name: str | None
     started: float
     size: int
-    arguments: str | None
+    arguments: Any  # as the client sent them, for the audit line
 
 
 class Firewall:
@@ -97,6 +97,9 @@ class Firewall:
             self._audit("server", pending.method, key, pending.name, "error", "server exited")
         self.from_client_pending.clear()
         return output
+
+    def sent(self) -> None:
+        self.audit.flush()
 
     # -- client -> server ----------------------------------------------------------
 
@@ -177,7 +180,8 @@ class Firewall:
             output.to_client.append(denial + b"\n")
             return None
         body, changed = self._narrow_client_capabilities(message)
-        arguments = self._audited_arguments(params.get("arguments")) if message.method == "tools/call" else None
+        audited = message.method == "tools/call" and self.profile.audit.arguments != "none"
+        arguments = params.get("arguments") if audited else None
         self.from_client_pending[key] = Pending(message.method or "", name, self.clock(), len(message.raw), arguments)
         return jsonrpc.dumps(body) if changed else message.raw
 
@@ -498,18 +502,16 @@ class Firewall:
             return jsonrpc.tool_error(request_id, text)
         return jsonrpc.error(request_id, INVALID_PARAMS, text)
 
-    def _audited_arguments(self, arguments: Any) -> str | None:
-        mode = self.profile.audit.arguments
-        if mode == "none" or arguments is None:
-            return None
+    def _audited_arguments(self, arguments: Any) -> str:
+        """What the audit line keeps of a call's arguments: a hash, or (`full`) their redacted text."""
         canonical = json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
-        if mode == "full":
+        if self.profile.audit.arguments == "full":
             return self.redact(canonical)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     def _audit(self, direction: str, method: str | None, key: str | None, name: Any, decision: str,
                rule: str | None, size: int | None = None, duration: float | None = None,
-               arguments: str | None = None, response_bytes: int | None = None) -> None:
+               arguments: Any = None, response_bytes: int | None = None) -> None:
         """One line per decision; `key` is the id as JSON text, as the pending tables hold it."""
         if key is None:
             id_value = None
@@ -527,7 +529,7 @@ class Firewall:
         if duration is not None:
             record["duration_ms"] = round(duration * 1000, 3)
         if arguments is not None:
-            record["arguments"] = arguments
+            record["arguments"] = Later(self._audited_arguments, arguments)  # worked out after the message went
         self.audit.write(**record)
 
     def _note(self, text: str) -> None:

@@ -2,7 +2,7 @@
 
 A relay is sans-I/O: the pump hands it bytes from one side and sends what it
 returns; it never touches a file descriptor. The filtering JSON-RPC relay
-implements the same three methods.
+implements the same four methods.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class Relay(Protocol):
         """The server's stdout closed: whatever the client still waits for must be answered now."""
         ...
 
+    def sent(self) -> None:
+        """The pump has sent the last Output: bookkeeping that need not delay it (audit lines) goes now."""
+        ...
+
 
 class PassThrough:
     def from_client(self, data: bytes) -> Output:
@@ -40,3 +44,6 @@ class PassThrough:
 
     def server_gone(self) -> Output:
         return Output()
+
+    def sent(self) -> None:
+        pass

@@ -242,6 +242,8 @@ class Pump:
             self._deliver(self.relay.from_server(data) if data else self.relay.server_gone())
         elif data:
             self._deliver(self.relay.from_client(data))
+        if fd != self.server_err:
+            self.relay.sent()
         if not data:
             self._close_source(fd)
             if fd == self.client_in:
