@@ -29,6 +29,7 @@ WATCHDOG_SECONDS = 0.5
 DRAIN_SECONDS = 5.0  # how long to keep flushing to a client that stopped reading, at the end
 HIGH_WATER = 4 * 1024 * 1024
 READ_SIZE = 64 * 1024  # a pipe holds 64 KiB; more only costs an mmap/munmap per read
+SPIN_SECONDS = 100e-6
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -144,7 +145,7 @@ class Pump:
 
     def _loop(self, wake_read: int) -> None:
         next_check = time.monotonic() + WATCHDOG_SECONDS
-        select = self.selector.select
+        select = self._select
         while not self._finished():
             self._update_interest()
             ready = self.always_ready - self.paused if self.always_ready else None
@@ -173,6 +174,18 @@ class Pump:
                         self._kill(Stop(reason, 128 + signal.SIGKILL))
             if self.deadline is not None and now >= self.deadline:
                 self._advance_shutdown()
+
+    def _select(self, timeout: float) -> list[tuple[selectors.SelectorKey, int]]:
+        """Poll for SPIN_SECONDS before sleeping: a reply that comes back within them (a quick server
+        answering a request just forwarded) then costs no wake-up of mcpbox, ~20-40 µs a hop on small VMs.
+        Idle, that is 0.1 ms of CPU per watchdog tick."""
+        if timeout > 0:
+            end = time.perf_counter() + SPIN_SECONDS
+            while time.perf_counter() < end:
+                events = self.selector.select(0)
+                if events:
+                    return events
+        return self.selector.select(timeout)
 
     def _finished(self) -> bool:
         if self.status is None or not self._sandbox_init_gone():
