@@ -41,6 +41,9 @@ LISTS = {  # method -> (result key, item kind, field naming the item, pinned fie
 }
 
 
+ENVELOPE_RULE = "a secret or an invisible character in its id or method"
+
+
 class Pending(NamedTuple):
     method: str
     name: str | None
@@ -336,7 +339,10 @@ class Firewall:
         if asks is not None and not getattr(self.profile.client, asks):
             self._audit("server", message.method, None, None, "drop", f"client.{asks}", len(message.raw))
             return None  # a refused request dressed as a notification
-        return self._cleaned(message, message.body)
+        cleaned = self._cleaned(message, message.body)
+        if cleaned is None:
+            self._refuse_envelope(message)
+        return cleaned
 
     def _server_request(self, message: Message, output: Output) -> bytes | None:
         method = message.method or ""
@@ -351,8 +357,13 @@ class Firewall:
             output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: {refusal}") + b"\n")
             self._audit("server", method, message.id_key, None, "deny", refusal, len(message.raw))
             return None
+        cleaned = self._cleaned(message, message.body)
+        if cleaned is None:
+            output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: refused, {ENVELOPE_RULE}") + b"\n")
+            self._refuse_envelope(message)
+            return None
         self.from_server_pending[message.id_key] = method
-        return self._cleaned(message, message.body)
+        return cleaned
 
     def _server_response(self, message: Message) -> bytes | None:
         pending = self.from_client_pending.pop(message.id_key, None)
@@ -451,8 +462,9 @@ class Firewall:
             return {k: v for k, v in result.items() if k != "instructions"}
         return {**result, "instructions": filters.clean_definition_text(instructions)}
 
-    def _cleaned(self, message: Message, body: dict[str, Any]) -> bytes:
-        """The message as the client may see it: original bytes unless something had to go."""
+    def _cleaned(self, message: Message, body: dict[str, Any]) -> bytes | None:
+        """The message as the client may see it: original bytes unless something had to go; None when
+        that something is in its id or method, which must stay exact."""
         raw = message.raw
         suspect = filters.suspect(raw)
         if body is message.body and not suspect and not self.redact.may_apply(raw):
@@ -465,6 +477,9 @@ class Firewall:
                 return self.redact(clean(text))
 
         # The envelope stays exact: a cleaned method could turn into a denied one, a cleaned id match nothing.
+        envelope = [body.get("method"), None if message.kind == jsonrpc.RESPONSE else body.get("id")]
+        if any(isinstance(value, str) and change(value) != value for value in envelope):
+            return None
         cleaned = {key: value if key in ("jsonrpc", "id", "method") else filters.walk(value, change, keys=True)
                    for key, value in body.items()}
         return raw if cleaned == message.body else jsonrpc.dumps(cleaned)
@@ -531,6 +546,12 @@ class Firewall:
         if arguments is not None:
             record["arguments"] = Later(self._audited_arguments, arguments)  # worked out after the message went
         self.audit.write(**record)
+
+    def _refuse_envelope(self, message: Message) -> None:
+        """Audited without its id and with its method redacted: the audit log never holds a secret."""
+        method = self.redact(self.clean_result(message.method or ""))
+        self._audit("server", method, None, None, "drop", ENVELOPE_RULE, len(message.raw))
+        self._note(f"mcpbox: dropped a {message.kind} from the server: {ENVELOPE_RULE}")
 
     def _note(self, text: str) -> None:
         self._notes.append(text.encode() + b"\n")

@@ -978,6 +978,25 @@ def test_a_secret_written_with_json_escapes_is_still_redacted(tmp_path):
     assert reply["result"]["content"][0]["text"] == "[redacted:API_TOKEN]"
 
 
+def test_a_secret_in_a_server_id_or_method_is_never_forwarded_nor_audited(tmp_path):
+    """The id and method stay exact (the client matches and dispatches on them), so a message that would
+    need them redacted or cleaned is dropped whole; a request is answered to the server."""
+    session = Session(tmp_path, secrets={"API_TOKEN": "s3cr3t/v4lue-123"})
+    out = session.server(line({"jsonrpc": "2.0", "id": "s3cr3t/v4lue-123", "method": "ping"}))
+    assert out.to_client == []
+    (error,) = parsed(out.to_server)
+    assert error["id"] == "s3cr3t/v4lue-123" and error["error"]["code"] == -32600
+    out = session.server(line({"jsonrpc": "2.0", "method": "notifications/ghp_" + "a" * 36}))
+    assert out.to_client == [] and out.to_server == []
+    out = session.server(line({"jsonrpc": "2.0", "id": 7, "method": "ping\u202e"}))
+    assert out.to_client == [] and len(out.to_server) == 1
+    records = session.audit()
+    assert [r["rule"] for r in records] == ["a secret or an invisible character in its id or method"] * 3
+    assert "s3cr3t" not in session.audit_path.read_text() and "ghp_" not in session.audit_path.read_text()
+    clean = line({"jsonrpc": "2.0", "id": "abc", "method": "ping"})
+    assert session.server(clean).to_client == [clean]
+
+
 def test_keep_ansi_profile_keeps_escapes_in_results_not_in_definitions(tmp_path):
     session = Session(tmp_path, toml=PROFILE + b"\n[redact]\nkeep_ansi = true\n")
     session.pending_call(1, name="echo")
@@ -1133,13 +1152,10 @@ def test_a_disguised_denied_input_request_is_refused(session, disguised):
 
 
 def test_ids_pass_exactly_even_when_they_hold_what_cleaning_would_remove(tmp_path):
-    """An id is matched, not read: rewriting it (cleaning, redaction) would leave the request unanswerable."""
+    """An id is matched, not read: rewriting it (cleaning, redaction) would leave the request unanswerable.
+    The client's own ids come back exactly; a server request with such an id is refused whole (test above)."""
     session = Session(tmp_path, secrets={"API_KEY": "plainsecret-7f3a9"})
     for id in ("a\U000E0041\x1b[1m", "plainsecret-7f3a9"):
-        (asked,) = parsed(session.server(request(id, "ping")).to_client)
-        assert asked["id"] == id
-        reply = answer(id, {})
-        assert session.client(reply).to_server == [reply]
         session.pending_call(id, name="echo")
         (answered,) = parsed(session.server(answer(id, {"content": [{"type": "text", "text": "\x1b[1mx"}]})).to_client)
         assert answered["id"] == id and answered["result"]["content"][0]["text"] == "x"
