@@ -1,4 +1,7 @@
-"""The audit log: one JSON line per decision, flushed as written so a crash loses nothing.
+"""The audit log: one JSON line per decision, written with os.write (no buffer a crash could lose).
+
+The relay's lines are written right after the messages they decide on are sent,
+in one write per read, so a message never waits for its own audit line.
 
 Lines go to `[audit] path` or `~/.local/state/mcpbox/audit.jsonl`. The file is
 rotated by size (`audit.jsonl.1`, `.2`, ...), created private to the user, and
