@@ -325,11 +325,12 @@ def test_an_unchanged_artifact_is_served_from_the_cache(test_root, tmp_path: Pat
     assert again.cached and again._replace(cached=False) == first
 
 
-@pytest.mark.parametrize("change", ["rewrite", "touch", "add", "bundle", "policy"])
+@pytest.mark.parametrize("change", ["rewrite", "touch", "add", "remove", "replace", "retype", "bundle", "policy"])
 def test_any_change_is_noticed_and_verified_again(test_root, tmp_path: Path, change: str) -> None:
     artifact, bundle = signed_tree(test_root, tmp_path)
     rule = policy(test_root, artifact, bundle)
     trust.verified(rule, None)
+    assert trust.verified(rule, None).cached
     if change == "rewrite":  # same size, same mtime: only the ctime tells
         target = artifact / "lib" / "util.py"
         stamp = target.stat().st_mtime_ns
@@ -345,6 +346,27 @@ def test_any_change_is_noticed_and_verified_again(test_root, tmp_path: Path, cha
         with pytest.raises(ContentMismatch, match="sitecustomize.py is an extra file"):
             trust.verified(rule, None)
         return
+    elif change == "remove":
+        (artifact / "lib" / "util.py").unlink()
+        with pytest.raises(ContentMismatch, match="lib/util.py is missing"):
+            trust.verified(rule, None)
+        return
+    elif change == "replace":  # another file (inode) with the same bytes, size and mtime, renamed over it
+        target = artifact / "server.py"
+        before = target.stat()
+        twin = artifact / "server.py.new"
+        twin.write_bytes(target.read_bytes())
+        os.utime(twin, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(twin, target)
+        assert target.stat().st_ino != before.st_ino
+    elif change == "retype":  # a symlink to the same bytes where the file was
+        target = artifact / "lib" / "util.py"
+        (tmp_path / "util.py").write_bytes(target.read_bytes())
+        target.unlink()
+        target.symlink_to(tmp_path / "util.py")
+        with pytest.raises(ArtifactError, match="lib/util.py is a symlink"):
+            trust.verified(rule, None)
+        return
     elif change == "bundle":
         bundle.write_bytes(test_root.sign_statement(minting.tree_statement(TREE), ME))
     else:
@@ -352,6 +374,41 @@ def test_any_change_is_noticed_and_verified_again(test_root, tmp_path: Path, cha
         with pytest.raises(SignatureRejected):
             trust.verified(rule, None)
         return
+    assert not trust.verified(rule, None).cached
+
+
+def test_a_change_of_the_deciding_code_is_noticed(test_root, tmp_path: Path, monkeypatch) -> None:
+    """mcpbox changed in place (an upgrade, an edit): what older code decided is not served."""
+    code = tmp_path / "verify.py"
+    code.write_bytes(Path(trust.CODE[0]).read_bytes())
+    monkeypatch.setattr(trust, "CODE", (str(code),))
+    artifact, bundle = signed_file(test_root, tmp_path)
+    rule = policy(test_root, artifact, bundle)
+    trust.verified(rule, None)
+    assert trust.verified(rule, None).cached
+    code.write_bytes(code.read_bytes() + b"\n")
+    assert not trust.verified(rule, None).cached
+
+
+def test_a_damaged_cache_entry_is_a_miss(test_root, tmp_path: Path) -> None:
+    from mcpbox import cache
+
+    artifact, bundle = signed_tree(test_root, tmp_path)
+    rule = policy(test_root, artifact, bundle)
+    first = trust.verified(rule, None)
+    [entry] = (Path(os.environ["XDG_CACHE_HOME"]) / "mcpbox" / "verified").iterdir()
+    key, separator, value = entry.read_bytes().partition(cache.SEPARATOR)
+    entry.write_bytes(key + separator + value[:len(value) // 2])
+    again = trust.verified(rule, None)
+    assert not again.cached and again._replace(cached=False) == first
+
+
+def test_a_file_dated_before_1970_verifies_afresh_each_time(test_root, tmp_path: Path) -> None:
+    """Its mtime does not fit the cache's unsigned fingerprint: never served from the cache, never wrong."""
+    artifact, bundle = signed_tree(test_root, tmp_path)
+    os.utime(artifact / "server.py", ns=(-86_400 * 10**9, -86_400 * 10**9))
+    rule = policy(test_root, artifact, bundle)
+    assert not trust.verified(rule, None).cached
     assert not trust.verified(rule, None).cached
 
 
