@@ -106,8 +106,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.subcommand == "run":
         from mcpbox import launch
 
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        return launch.run(args.profile, command)
+        return launch.run(args.profile, _command(args))
     if args.subcommand == "check":
         from mcpbox import explain, profile
 
@@ -121,8 +120,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.subcommand == "pins":
         from mcpbox import launch
 
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        return launch.reset_pins(args.profile, command)
+        return launch.reset_pins(args.profile, _command(args))
     if args.subcommand == "verify":
         from mcpbox.trust import verify
 
@@ -138,3 +136,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("\n".join(explain.list_profiles()))
         return 0
     return EXIT_USAGE
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    """The words after `--`: argparse's REMAINDER keeps the separator itself."""
+    return args.command[1:] if args.command[:1] == ["--"] else args.command

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from mcpbox import paths
-from mcpbox.profile import Catalog, LoadedProfile, expand_path, find, load
+from mcpbox.profile import Catalog, LoadedProfile, Profile, Tools, expand_path, find, load
 
 
 def describe(loaded: LoadedProfile) -> list[str]:
@@ -29,7 +29,7 @@ def describe(loaded: LoadedProfile) -> list[str]:
     lines.append(f"limits:      {limits.memory_mb} MB memory, {limits.processes} processes/threads, "
                  f"{limits.open_files} open files, {limits.cpu_seconds} s CPU, {limits.file_size_mb} MB per file, "
                  f"{limits.message_mb} MB per message")
-    tools = _catalog(p.tools.allow, p.tools.deny)
+    tools = _catalog(p.tools)
     if p.tools.arguments:
         rules = "; ".join(f"{tool}.{arg} must match {glob}" for tool, args in p.tools.arguments.items()
                           for arg, glob in args.items())
@@ -37,8 +37,8 @@ def describe(loaded: LoadedProfile) -> list[str]:
     if p.tools.rate:
         tools += "; rate limits: " + ", ".join(f"{tool} {rate}" for tool, rate in p.tools.rate.items())
     lines.append(f"tools:       {tools}")
-    lines.append(f"resources:   {_catalog_of(p.resources)}")
-    lines.append(f"prompts:     {_catalog_of(p.prompts)}")
+    lines.append(f"resources:   {_catalog(p.resources)}")
+    lines.append(f"prompts:     {_catalog(p.prompts)}")
     asks = [name for name in ("sampling", "elicitation", "roots") if getattr(p.client, name)]
     refused = [name for name in ("sampling", "elicitation", "roots") if not getattr(p.client, name)]
     lines.append("may ask:     " + (", ".join(asks) or "nothing") + " of the client"
@@ -49,7 +49,7 @@ def describe(loaded: LoadedProfile) -> list[str]:
     return lines
 
 
-def _signature(p) -> str:
+def _signature(p: Profile) -> str:
     verify = p.verify
     if verify is None:
         return "not checked (no [verify] section)"
@@ -71,18 +71,14 @@ def _path(entry: str, cwd: str) -> str:
     return expanded if expanded == entry else f"{entry} ({expanded})"
 
 
-def _catalog(allow: list[str], deny: list[str]) -> str:
-    if not allow:
+def _catalog(section: Tools | Catalog) -> str:
+    if not section.allow:
         text = "none"
-    elif "*" in allow:
+    elif "*" in section.allow:
         text = "all"
     else:
-        text = "only " + ", ".join(allow)
-    return text + (f", except {', '.join(deny)}" if deny else "")
-
-
-def _catalog_of(catalog: Catalog) -> str:
-    return _catalog(catalog.allow, catalog.deny)
+        text = "only " + ", ".join(section.allow)
+    return text + (f", except {', '.join(section.deny)}" if section.deny else "")
 
 
 def list_profiles() -> list[str]:

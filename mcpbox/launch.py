@@ -8,7 +8,6 @@ and the watchdog are set up while the server boots.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 from collections.abc import Sequence
@@ -24,9 +23,7 @@ def run(profile_name: str, command: list[str]) -> int:
     loaded = profiles.load(profile_name)
     profile = loaded.profile
     verified = _verified_binds(profile)  # before anything starts
-    argv = command or [os.path.expanduser(word) for word in profile.server.command]
-    if not argv:
-        raise UsageError(f"no command: give one after '--', or set [server] command in {loaded.path}")
+    argv = _argv(loaded, command)
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxError("bubblewrap (bwrap) is not installed; install it (apt-get install bubblewrap) "
@@ -47,13 +44,23 @@ def run(profile_name: str, command: list[str]) -> int:
     return status
 
 
+def _argv(loaded: profiles.LoadedProfile, command: list[str]) -> list[str]:
+    """The command line wins over the profile's [server] command."""
+    argv = command or [os.path.expanduser(word) for word in loaded.profile.server.command]
+    if not argv:
+        raise UsageError(f"no command: give one after '--', or set [server] command in {loaded.path}")
+    return argv
+
+
 def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
+    import shlex
+
     from mcpbox.audit import AuditLog
     from mcpbox.relay import filters
     from mcpbox.relay.firewall import Firewall
 
     profile = loaded.profile
-    secret_names = [n for n in profile.sandbox.env if filters.says_secret(n) or n in profile.redact.env]
+    secret_names = [n for n in profile.sandbox.env if filters.says_secret(n)]
     secrets = {name: os.environ[name] for name in (*secret_names, *profile.redact.env) if os.environ.get(name)}
     cwd = os.getcwd()
     granted = [profiles.expand_path(e, cwd) for e in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
@@ -66,15 +73,13 @@ def pins_for(profile_path: str, command: list[str]):
     """The pin store of one server identity: the profile and the resolved command it runs."""
     from mcpbox.relay.pins import PinStore, identity_key, store_path
 
-    return PinStore(store_path(identity_key(os.path.abspath(profile_path), command)),
-                    {"profile": os.path.abspath(profile_path), "command": command})
+    profile = os.path.abspath(profile_path)
+    return PinStore(store_path(identity_key(profile, command)), {"profile": profile, "command": command})
 
 
 def reset_pins(profile_name: str, command: list[str]) -> int:
     loaded = profiles.load(profile_name)
-    argv = command or [os.path.expanduser(word) for word in loaded.profile.server.command]
-    if not argv:
-        raise UsageError(f"no command: give one after '--', or set [server] command in {loaded.path}")
+    argv = _argv(loaded, command)
     resolved = [resolve.find_executable(argv[0], os.environ.get("PATH")), *argv[1:]]
     store = pins_for(loaded.path, resolved)
     try:

@@ -5,11 +5,15 @@ dataclass costs four times as much at import, plus `inspect`), and rebuilt
 from the cache of validated profiles without pydantic, which alone costs more
 than mcpbox's start-up budget. pydantic validates the TOML strictly (unknown
 keys, wrong types, no coercion) only when the profile's bytes are new.
+
+No `from __future__ import annotations` here: a NamedTuple compiles every
+string annotation into a ForwardRef as its class is made (~1 ms at import for
+this schema), while real types cost nothing and are what `_build` reads back.
+The cache holds marshal data, which the interpreter has loaded already: json
+costs 1 ms to import, and nothing else before the sandbox starts needs it.
 """
 
-from __future__ import annotations
-
-import json
+import marshal
 import os
 import types
 import typing
@@ -145,15 +149,16 @@ def parse(raw: bytes, origin: str) -> Profile:
     cached = cache.read("profiles", entry_key)
     if cached is not None:
         try:
-            return _build(Profile, json.loads(cached))
-        except (ValueError, TypeError, KeyError):
+            return _build(Profile, marshal.loads(cached))
+        except (ValueError, TypeError, KeyError, EOFError):
             pass
     profile = _validate(raw, origin)
-    cache.write("profiles", entry_key, json.dumps(profile).encode())
+    cache.write("profiles", entry_key, marshal.dumps(_plain(profile)))
     return profile
 
 
 def _validate(raw: bytes, origin: str) -> Profile:
+    import json
     import tomllib
 
     try:
@@ -265,9 +270,8 @@ def _array_for_table(kind: Any, data: Any, location: tuple[str, ...]) -> str | N
     """pydantic would fill a NamedTuple from an array by position; a profile section must be a table."""
     if not _is_table(kind) or not isinstance(data, dict):
         return None
-    hints = typing.get_type_hints(kind)
     for name, value in data.items():
-        hint = hints.get(name)
+        hint = kind.__annotations__.get(name)
         options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
         for option in options:
             if _is_table(option):
@@ -280,12 +284,15 @@ def _array_for_table(kind: Any, data: Any, location: tuple[str, ...]) -> str | N
     return None
 
 
+def _plain(value: Any) -> Any:
+    """A profile as plain tuples, since marshal takes no NamedTuple (its other values are plain already)."""
+    return tuple(_plain(item) for item in value) if isinstance(value, tuple) else value
+
+
 def _build(kind: Any, data: Any) -> Any:
     """Rebuild validated, cached data into the schema's NamedTuples (no validation)."""
-    if _is_table(kind):
-        hints = typing.get_type_hints(kind)
-        values = data.values() if isinstance(data, dict) else data
-        return kind(*(_build(hints[name], value) for name, value in zip(kind._fields, values, strict=True)))
+    if _is_table(kind):  # cached as a plain tuple, in field order
+        return kind(*(_build(hint, value) for hint, value in zip(kind.__annotations__.values(), data, strict=True)))
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         if data is None:

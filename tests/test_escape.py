@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -35,7 +34,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import write_profile, xdg_dirs
 from mcpbox.sandbox import resolve
+from mcpbox_client import LineClient
 
 HOSTILE = Path(__file__).resolve().parent / "hostile" / "hostile_server.py"
 FRESH_UID_BASE = 1_800_000_000
@@ -49,56 +50,22 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the escape tests chec
 # -- a small JSON-RPC client around one `mcpbox run` ----------------------------
 
 
-class Session:
+class Session(LineClient):
     """One `mcpbox run -- python hostile_server.py`, spoken to in newline-delimited JSON-RPC."""
+
+    EXIT_SECONDS = 10.0
 
     def __init__(self, base: Path, script: Path, *, profile: Path | None = None, cwd: Path | None = None,
                  extra_env: dict[str, str] | None = None, tty: str | None = None) -> None:
         base.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
-            env[name] = str(base.parent / "xdg" / name.lower())  # shared: the seccomp cache is reused
-        env.update(extra_env or {})
-        command = [sys.executable, "-m", "mcpbox", "run"]
-        if profile is not None:
-            command += ["--profile", str(profile)]
-        command += ["--", sys.executable, str(script)]
-        self.stderr_path = base / "mcpbox.stderr"
-        with open(self.stderr_path, "wb") as stderr:  # a file: a full pipe would stall mcpbox
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                            cwd=cwd or base, env=env, start_new_session=True,
-                                            preexec_fn=_acquire_tty(tty) if tty else None)
+        # XDG dirs shared by the module's sessions: the seccomp cache is reused.
+        env = {**os.environ, **xdg_dirs(base.parent / "xdg"), **(extra_env or {})}
+        super().__init__([sys.executable, str(script)], base / "mcpbox.stderr", profile=profile, cwd=cwd or base,
+                         env=env, preexec_fn=_acquire_tty(tty) if tty else None)
         STARTED.append(self)
         self.uid = FRESH_UID_BASE + self.process.pid  # the sandbox's uid (mcpbox runs as root)
         self.descendants: set[tuple[int, float]] = set()
-        self._buffer = b""
         self._next_id = 0
-
-    # transport
-
-    def send(self, message: dict) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message).encode() + b"\n")
-        self.process.stdin.flush()
-
-    def read_line(self, timeout: float = RESPONSE_SECONDS) -> bytes | None:
-        """The next line from mcpbox's stdout, or None at end of file; fails after `timeout`."""
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                pytest.fail(f"no response within {timeout} s; mcpbox stderr:\n{self.stderr()}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
 
     def request(self, method: str, params: dict | None = None, timeout: float = RESPONSE_SECONDS) -> dict | None:
         """Send a request and return its response, or None if the server died before answering."""
@@ -148,27 +115,6 @@ class Session:
         assert len(found) == 1, found
         return found[0]
 
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def close(self, timeout: float = 10.0) -> int:
-        """Close the server's stdin (as a client does) and wait for mcpbox; kill it only if it hangs."""
-        if self.process.returncode is None:
-            try:
-                assert self.process.stdin is not None
-                self.process.stdin.close()
-            except BrokenPipeError:
-                pass
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # its own group (start_new_session)
-                self.process.wait()
-                pytest.fail(f"mcpbox did not exit within {timeout} s after its stdin closed")
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return self.process.returncode
-
     def leftovers(self, grace: float = 3.0) -> list[str]:
         """Processes of this sandbox still alive: the sandbox uid's, or ones seen below mcpbox."""
         deadline = time.monotonic() + grace
@@ -199,11 +145,6 @@ def copy_server(directory: Path) -> Path:
     script = directory / "hostile_server.py"
     shutil.copyfile(HOSTILE, script)
     return script
-
-
-def write_profile(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
 
 
 # -- the shared sandbox under the default profile -------------------------------
@@ -311,42 +252,28 @@ def case(function: Callable[[Context], None]) -> Callable[[Context], None]:
     return function
 
 
+def assert_refused(c: Context, attack: str, errno: str, arguments: dict | None = None) -> dict:
+    """The attack failed with `errno`, the mark of the layer meant to stop it; its report, for further checks."""
+    outcome = c.session.call(attack, arguments)
+    assert outcome["escaped"] is False
+    assert outcome["errno"] == errno, outcome["detail"]
+    return outcome
+
+
+def refused(attack: str, errno: str) -> None:
+    """A case for an attack with nothing to check but its errno (the comment at each call says why that one)."""
+    def check(c: Context) -> None:
+        assert_refused(c, attack, errno)
+    CASES[attack] = check
+
+
 # network
 
-def _socket_refused(c: Context, attack: str) -> None:
-    outcome = c.session.call(attack)
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "EAFNOSUPPORT", outcome["detail"]
-
-
-@case
-def socket_tcp(c: Context) -> None:
-    """AF_INET is refused by seccomp (EAFNOSUPPORT), not merely useless in an empty netns."""
-    _socket_refused(c, "socket_tcp")
-
-
-@case
-def socket_udp(c: Context) -> None:
-    """UDP needs no connection to leak data (DNS exfiltration): the family is refused outright."""
-    _socket_refused(c, "socket_udp")
-
-
-@case
-def socket_ipv6(c: Context) -> None:
-    """AF_INET6 is refused by the same rule as AF_INET."""
-    _socket_refused(c, "socket_ipv6")
-
-
-@case
-def socket_netlink(c: Context) -> None:
-    """Netlink is kernel attack surface a tool server never needs."""
-    _socket_refused(c, "socket_netlink")
-
-
-@case
-def socket_packet(c: Context) -> None:
-    """AF_PACKET: seccomp's EAFNOSUPPORT, before the missing CAP_NET_RAW would answer EPERM."""
-    _socket_refused(c, "socket_packet")
+refused("socket_tcp", "EAFNOSUPPORT")  # AF_INET is refused by seccomp, not merely useless in an empty netns
+refused("socket_udp", "EAFNOSUPPORT")  # UDP needs no connection to leak data (DNS exfiltration): refused outright
+refused("socket_ipv6", "EAFNOSUPPORT")  # AF_INET6 is refused by the same rule as AF_INET
+refused("socket_netlink", "EAFNOSUPPORT")  # netlink is kernel attack surface a tool server never needs
+refused("socket_packet", "EAFNOSUPPORT")  # seccomp's answer, before the missing CAP_NET_RAW would answer EPERM
 
 
 @case
@@ -382,9 +309,7 @@ def abstract_unix_connect(c: Context) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:  # control: it is live on the host
         probe.connect("\0" + c.abstract_name)
     assert not no_connection_arrived(c.abstract)
-    outcome = c.session.call("abstract_unix_connect", {"name": c.abstract_name})
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "ECONNREFUSED", outcome["detail"]
+    assert_refused(c, "abstract_unix_connect", "ECONNREFUSED", {"name": c.abstract_name})
     assert no_connection_arrived(c.abstract)
 
 
@@ -392,9 +317,7 @@ def abstract_unix_connect(c: Context) -> None:
 def pathname_unix_connect(c: Context) -> None:
     """A pathname socket is reachable only if mounted; the test's tmp dir is not: ENOENT."""
     host_can_connect(c.unix, str(c.unix_path), socket.AF_UNIX)
-    outcome = c.session.call("pathname_unix_connect", {"path": str(c.unix_path)})
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "ENOENT", outcome["detail"]
+    assert_refused(c, "pathname_unix_connect", "ENOENT", {"path": str(c.unix_path)})
     assert no_connection_arrived(c.unix)
 
 
@@ -404,27 +327,21 @@ def pathname_unix_connect(c: Context) -> None:
 def read_home_canary(c: Context) -> None:
     """The host home is not mounted: the sandbox's home is a private tmpfs at the same path."""
     assert c.home_canary.is_file()
-    outcome = c.session.call("read_home_canary", {"path": str(c.home_canary)})
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "ENOENT", outcome["detail"]
+    assert_refused(c, "read_home_canary", "ENOENT", {"path": str(c.home_canary)})
 
 
 @case
 def read_cwd_canary(c: Context) -> None:
     """The directory mcpbox is started in is not mounted unless the profile grants it."""
     assert c.cwd_canary.is_file()
-    outcome = c.session.call("read_cwd_canary", {"path": str(c.cwd_canary)})
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "ENOENT", outcome["detail"]
+    assert_refused(c, "read_cwd_canary", "ENOENT", {"path": str(c.cwd_canary)})
 
 
 @case
 def read_script_neighbour(c: Context) -> None:
     """The server's script is bound as a single file: its host directory's other files are absent."""
     assert c.neighbour.is_file()
-    outcome = c.session.call("read_script_neighbour", {"name": c.neighbour.name})
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "ENOENT", outcome["detail"]
+    outcome = assert_refused(c, "read_script_neighbour", "ENOENT", {"name": c.neighbour.name})
     assert outcome["listing"] == [c.script.name]
 
 
@@ -432,9 +349,7 @@ def read_script_neighbour(c: Context) -> None:
 def read_etc_shadow(c: Context) -> None:
     """Only a fixed list of /etc entries is bound, and never shadow: ENOENT, not a permission error."""
     assert Path("/etc/shadow").exists()
-    outcome = c.session.call("read_etc_shadow")
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "ENOENT", outcome["detail"]
+    assert_refused(c, "read_etc_shadow", "ENOENT")
 
 
 @case
@@ -462,12 +377,7 @@ def list_root(c: Context) -> None:
     assert len(os.listdir(home)) > len(set(tree[str(home)])), "control: the host home holds more"
 
 
-@case
-def write_usr(c: Context) -> None:
-    """/usr is a read-only bind: creating a file fails EROFS (the mount, not permissions)."""
-    outcome = c.session.call("write_usr")
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "EROFS", outcome["detail"]
+refused("write_usr", "EROFS")  # /usr is a read-only bind: creating a file fails on the mount, not permissions
 
 
 @case
@@ -475,9 +385,7 @@ def write_host_cwd(c: Context) -> None:
     """The host working directory is not mounted: the canary cannot be opened (ENOENT); a file
     created at that path lands in the sandbox's private /tmp, and the host directory is untouched."""
     before = {p.name: p.read_bytes() for p in c.cwd.iterdir()}
-    outcome = c.session.call("write_host_cwd", {"dir": str(c.cwd), "file": c.cwd_canary.name})
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "ENOENT", outcome["detail"]
+    assert_refused(c, "write_host_cwd", "ENOENT", {"dir": str(c.cwd), "file": c.cwd_canary.name})
     assert {p.name: p.read_bytes() for p in c.cwd.iterdir()} == before
 
 
@@ -505,60 +413,15 @@ def see_host_pid(c: Context) -> None:
     assert len(outcome["processes"]) <= 4, outcome["processes"]  # bwrap's init, the server, a child at most
 
 
-@case
-def ptrace_attach(c: Context) -> None:
-    """ptrace is refused by seccomp (EPERM) even for a process of the same uid."""
-    outcome = c.session.call("ptrace_attach")
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "EPERM", outcome["detail"]
-
-
-def _syscall_refused(c: Context, attack: str, expected: str) -> None:
-    outcome = c.session.call(attack)
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == expected, outcome["detail"]
-
-
-@case
-def mount(c: Context) -> None:
-    """mount(2) is refused by seccomp (EPERM), whatever the capabilities."""
-    _syscall_refused(c, "mount", "EPERM")
-
-
-@case
-def unshare_user(c: Context) -> None:
-    """A nested user namespace would give back capabilities: seccomp refuses unshare (EPERM)."""
-    _syscall_refused(c, "unshare_user", "EPERM")
-
-
-@case
-def unshare_mount(c: Context) -> None:
-    """unshare(CLONE_NEWNS) is refused by seccomp (EPERM)."""
-    _syscall_refused(c, "unshare_mount", "EPERM")
-
-
-@case
-def keyctl(c: Context) -> None:
-    """The kernel keyring is not namespaced: keyctl is refused (EPERM)."""
-    _syscall_refused(c, "keyctl", "EPERM")
-
-
-@case
-def bpf(c: Context) -> None:
-    """bpf(2) is kernel attack surface: refused (EPERM)."""
-    _syscall_refused(c, "bpf", "EPERM")
-
-
-@case
-def io_uring_setup(c: Context) -> None:
-    """io_uring bypasses syscall filtering: refused with ENOSYS so runtimes fall back."""
-    _syscall_refused(c, "io_uring_setup", "ENOSYS")
-
-
-@case
-def perf_event_open(c: Context) -> None:
-    """perf_event_open is refused by seccomp (EPERM), not left to perf_event_paranoid."""
-    _syscall_refused(c, "perf_event_open", "EPERM")
+# Refused by seccomp:
+refused("ptrace_attach", "EPERM")  # even for a process of the same uid
+refused("mount", "EPERM")  # whatever the capabilities
+refused("unshare_user", "EPERM")  # a nested user namespace would give back capabilities
+refused("unshare_mount", "EPERM")  # unshare(CLONE_NEWNS)
+refused("keyctl", "EPERM")  # the kernel keyring is not namespaced
+refused("bpf", "EPERM")  # kernel attack surface
+refused("io_uring_setup", "ENOSYS")  # io_uring bypasses syscall filtering; ENOSYS, so runtimes fall back
+refused("perf_event_open", "EPERM")  # not left to perf_event_paranoid
 
 
 @case
@@ -566,9 +429,7 @@ def open_dev_tty(c: Context) -> None:
     """mcpbox here has a controlling terminal (a pty the test made), yet bwrap --new-session
     leaves the server without one: /dev/tty gives ENXIO (and TIOCSTI has no terminal to push into)."""
     assert psutil.Process(c.session.process.pid).terminal() is not None, "control: mcpbox has a tty"
-    outcome = c.session.call("open_dev_tty")
-    assert outcome["escaped"] is False
-    assert outcome["errno"] == "ENXIO", outcome["detail"]
+    assert_refused(c, "open_dev_tty", "ENXIO")
 
 
 def _proc_sys(c: Context, attack: str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import MCPBOX, mcpbox_env
+from conftest import MCPBOX
 from lifecycle_servers import word
 from mcpbox.sandbox.spawn import FRESH_UID_BASE
 
@@ -70,15 +70,6 @@ def boxes():
         for pipe in (box.process.stdin, box.process.stdout, box.process.stderr):
             if pipe is not None and not pipe.closed:
                 pipe.close()
-
-
-def launch(boxes: list[Box], *server_args: str) -> Box:
-    argv = [*MCPBOX, "run", "--", sys.executable, SERVER, *server_args]
-    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               bufsize=0, env=mcpbox_env(), start_new_session=True)
-    box = Box(process, psutil.Process(process.pid))
-    boxes.append(box)
-    return box
 
 
 def read_exactly(box: Box, expected: bytes) -> None:
@@ -128,24 +119,30 @@ def sandbox_cgroups(box: Box) -> list[Path]:
     return found
 
 
-def collect(box: Box) -> dict[int, psutil.Process]:
-    """Record every process of the running sandbox: mcpbox's descendants and the sandbox uid's processes."""
-    for proc in box.me.children(recursive=True):
-        box.seen.setdefault(proc.pid, proc)
+def running_as_sandbox(box: Box, *attrs: str) -> list[psutil.Process]:
+    """Processes whose real or effective uid is the sandbox's (a daemon that left mcpbox's tree among them)."""
     uid = box.sandbox_uid
-    if uid is not None:
-        for proc in psutil.process_iter(["uids"]):
-            uids = proc.info["uids"]
-            if uids is not None and uid in (uids.real, uids.effective):
-                box.seen.setdefault(proc.pid, proc)
+    if uid is None:
+        return []
+    found = []
+    for proc in psutil.process_iter(["uids", *attrs]):
+        uids = proc.info["uids"]
+        if uids is not None and uid in (uids.real, uids.effective):
+            found.append(proc)
+    return found
+
+
+def collect(box: Box) -> None:
+    """Record every process of the running sandbox: mcpbox's descendants and the sandbox uid's processes."""
+    for proc in [*box.me.children(recursive=True), *running_as_sandbox(box)]:
+        box.seen.setdefault(proc.pid, proc)
     box.cgroups = sandbox_cgroups(box)
     # Without these the test would prove nothing: bwrap, the sandbox's init and the server at least.
     assert len(box.seen) >= 3, f"found only {box.seen} for mcpbox {box.process.pid}"
     servers = server_processes(box)
     assert servers, "the fake server is not among the processes found"
-    if uid is not None:
-        assert all(p.uids().real == uid for p in servers), "the server does not run as the sandbox uid"
-    return box.seen
+    if box.sandbox_uid is not None:
+        assert all(p.uids().real == box.sandbox_uid for p in servers), "the server does not run as the sandbox uid"
 
 
 def server_processes(box: Box) -> list[psutil.Process]:
@@ -168,12 +165,9 @@ def leftovers(box: Box) -> list[str]:
                 left.append(f"{proc.pid} {proc.status()} {proc.cmdline()}")
         except psutil.NoSuchProcess:
             pass
-    uid = box.sandbox_uid
-    if uid is not None:
-        for proc in psutil.process_iter(["uids", "status", "cmdline"]):
-            uids = proc.info["uids"]
-            if uids is not None and uid in (uids.real, uids.effective) and proc.pid not in box.seen:
-                left.append(f"{proc.pid} {proc.info['status']} {proc.info['cmdline']} (never seen running)")
+    for proc in running_as_sandbox(box, "status", "cmdline"):
+        if proc.pid not in box.seen:
+            left.append(f"{proc.pid} {proc.info['status']} {proc.info['cmdline']} (never seen running)")
     return left
 
 
@@ -202,7 +196,11 @@ def assert_cgroups_removed(box: Box) -> None:
 
 
 def start(boxes: list[Box], *server_args: str) -> Box:
-    box = launch(boxes, *server_args)
+    """`mcpbox run` the fake server in mode `server_args`; back once it said "ready" and its processes are recorded."""
+    process = subprocess.Popen([*MCPBOX, "run", "--", sys.executable, SERVER, *server_args], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+    box = Box(process, psutil.Process(process.pid))
+    boxes.append(box)
     read_exactly(box, word("ready"))
     collect(box)
     return box
@@ -358,7 +356,7 @@ def test_daemon_of_the_server_dies_with_the_sandbox(boxes: list[Box], stdio: str
 
 def run_mcpbox(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*MCPBOX, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=TIMEOUT, env=mcpbox_env())
+                          timeout=TIMEOUT)
 
 
 def assert_one_line(stderr: str) -> str:

@@ -23,7 +23,7 @@ from mcpbox.profile import Profile
 from mcpbox.relay import filters, jsonrpc
 from mcpbox.relay.framing import LineFramer, Oversize
 from mcpbox.relay.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Invalid, Message
-from mcpbox.relay.passthrough import Output
+from mcpbox.relay.interface import Output
 from mcpbox.relay.pins import NEW, SAME, PinStore
 from mcpbox.relay.policy import NameRule, RateLimiter, argument_problem, normalize_path
 
@@ -42,6 +42,8 @@ LISTS = {  # method -> (result key, item kind, field naming the item, pinned fie
 
 
 ENVELOPE_RULE = "a secret or an invisible character in its id or method"
+# call arguments as the audit line hashes them; built once, as json.dumps with options builds one per call
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
 
 
 class Pending(NamedTuple):
@@ -72,6 +74,8 @@ class Firewall:
         self.rates = RateLimiter(profile.tools.rate)
         self.redact = filters.Redactor(secrets, profile.redact.builtin, profile.redact.patterns)
         self.clean_result = filters.result_cleaner(profile.redact.keep_ansi)
+        # server-to-client request method -> the client capability it needs, for those the profile refuses
+        self.refused_asks = {method: asks for method, asks in CLIENT_ASKS.items() if not getattr(profile.client, asks)}
         self.changed: set[tuple[str, str]] = set()  # (kind, name) hidden because its definition changed
         self.from_client_pending: dict[str, Pending] = {}  # client requests the server has not answered
         self.from_server_pending: dict[str, str] = {}  # server requests the client has not answered
@@ -95,9 +99,10 @@ class Firewall:
         """Every request the server will now never answer gets an error at once."""
         output = Output()
         for key, pending in self.from_client_pending.items():
-            output.to_client.append(jsonrpc.error(json.loads(key), INTERNAL_ERROR,
+            request_id = json.loads(key)
+            output.to_client.append(jsonrpc.error(request_id, INTERNAL_ERROR,
                                                   "mcpbox: the server exited before answering") + b"\n")
-            self._audit("server", pending.method, key, pending.name, "error", "server exited")
+            self._audit("server", pending.method, request_id, pending.name, "error", "server exited")
         self.from_client_pending.clear()
         return output
 
@@ -155,8 +160,7 @@ class Firewall:
         output.to_server.extend(answers.to_server)
 
     def _refuse_client_frame(self, invalid: Invalid, size: int, output: Output) -> None:
-        key = jsonrpc.id_key(invalid.id) if invalid.id is not None else None
-        self._audit("client", None, key, None, "drop", invalid.reason, size)
+        self._audit("client", None, invalid.id, None, "drop", invalid.reason, size)
         if invalid.id is not None:
             output.to_client.append(jsonrpc.error(invalid.id, invalid.code, f"mcpbox: {invalid.reason}") + b"\n")
 
@@ -175,24 +179,24 @@ class Firewall:
         refusal = self._pending_refusal(key, self.from_client_pending)
         if refusal:
             output.to_client.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: {refusal}") + b"\n")
-            self._audit("client", message.method, key, None, "deny", refusal, len(message.raw))
+            self._audit("client", message.method, message.id, None, "deny", refusal, len(message.raw))
             return None
         params = message.params
         name, denial = self._judge_request(message.id, message.method or "", params)
         if denial is not None:
             output.to_client.append(denial + b"\n")
             return None
-        body, changed = self._narrow_client_capabilities(message)
+        changed = self._narrow_client_capabilities(message.method, params)
         audited = message.method == "tools/call" and self.profile.audit.arguments != "none"
         arguments = params.get("arguments") if audited else None
         self.from_client_pending[key] = Pending(message.method or "", name, self.clock(), len(message.raw), arguments)
-        return jsonrpc.dumps(body) if changed else message.raw
+        return jsonrpc.dumps(message.body) if changed else message.raw
 
     def _judge_request(self, request_id: Any, method: str, params: dict[str, Any]) -> tuple[Any, bytes | None]:
         """(the item a request names, and mcpbox's answer when it must not reach the server)."""
         if method == "tools/call":
             name = params.get("name")
-            if not isinstance(name, str) or not self._tool_visible(name):
+            if not isinstance(name, str) or not self._visible("tool", name):
                 return name, self._deny(request_id, name, method, f"Unknown tool: {name}",
                                         self._hiding_rule("tool", self.tools, name))
             problem = argument_problem(name, params.get("arguments", {}),
@@ -206,7 +210,7 @@ class Firewall:
             return name, None
         if method == "prompts/get":
             name = params.get("name")
-            if not isinstance(name, str) or not self._prompt_visible(name):
+            if not isinstance(name, str) or not self._visible("prompt", name):
                 return name, self._deny(request_id, name, method, f"Unknown prompt: {name}",
                                         self._hiding_rule("prompt", self.prompts, name))
             return name, None
@@ -218,24 +222,20 @@ class Firewall:
             return uri, None
         if method == "completion/complete":
             ref = params.get("ref") if isinstance(params.get("ref"), dict) else {}
-            if ref.get("type") == "ref/prompt" and not self._prompt_visible(str(ref.get("name"))):
-                return ref.get("name"), self._deny(request_id, ref.get("name"), method,
-                                                   f"Unknown prompt: {ref.get('name')}",
-                                                   self._hiding_rule("prompt", self.prompts, ref.get("name")))
-            if ref.get("type") == "ref/resource" and not self.resources.allows(str(ref.get("uri"))):
-                return ref.get("uri"), self._deny(request_id, ref.get("uri"), method,
-                                                  f"Unknown resource: {ref.get('uri')}",
-                                                  self._hiding_rule("resource", self.resources, str(ref.get("uri"))))
+            name, uri = ref.get("name"), ref.get("uri")
+            if ref.get("type") == "ref/prompt" and not self._visible("prompt", str(name)):
+                return name, self._deny(request_id, name, method, f"Unknown prompt: {name}",
+                                        self._hiding_rule("prompt", self.prompts, name))
+            if ref.get("type") == "ref/resource" and not self.resources.allows(str(uri)):
+                return uri, self._deny(request_id, uri, method, f"Unknown resource: {uri}",
+                                       self._hiding_rule("resource", self.resources, str(uri)))
         return None, None
 
-    def _narrow_client_capabilities(self, message: Message) -> tuple[dict[str, Any], bool]:
-        """The server is never told the client can do what the profile refuses it."""
-        body = message.body
-        params = body.get("params")
-        if not isinstance(params, dict):
-            return body, False
+    def _narrow_client_capabilities(self, method: str | None, params: dict[str, Any]) -> bool:
+        """The server is never told the client can do what the profile refuses it: `params` (the
+        request's own) is narrowed in place; True when that changed it."""
         changed = False
-        if message.method == "initialize" and isinstance(params.get("capabilities"), dict):
+        if method == "initialize" and isinstance(params.get("capabilities"), dict):
             narrowed = self._without_refused(params["capabilities"])
             if narrowed is not None:
                 params["capabilities"] = narrowed
@@ -254,24 +254,23 @@ class Firewall:
                     if kept != value["roots"]:
                         responses[key] = {**value, "roots": kept}
                         changed = True
-        return body, changed
+        return changed
 
     def _without_refused(self, capabilities: dict[str, Any]) -> dict[str, Any] | None:
-        refused = [name for name in ("sampling", "elicitation", "roots")
-                   if name in capabilities and not getattr(self.profile.client, name)]
+        refused = [name for name in self.refused_asks.values() if name in capabilities]
         return {k: v for k, v in capabilities.items() if k not in refused} if refused else None
 
     def _client_response(self, message: Message) -> bytes | None:
         method = self.from_server_pending.pop(message.id_key, None)
         if method is None:
-            self._audit("client", None, message.id_key, None, "drop", "response to an id the server never sent",
+            self._audit("client", None, message.id, None, "drop", "response to an id the server never sent",
                         len(message.raw))
             return None
         result = message.body.get("result")
         if method == "roots/list" and isinstance(result, dict) and isinstance(result.get("roots"), list):
             kept = self._granted_roots(result["roots"])
             if kept != result["roots"]:
-                self._audit("client", method, message.id_key, None, "filter", "roots outside the sandbox's binds")
+                self._audit("client", method, message.id, None, "filter", "roots outside the sandbox's binds")
                 return jsonrpc.dumps({**message.body, "result": {**result, "roots": kept}})
         return message.raw
 
@@ -302,41 +301,45 @@ class Firewall:
             return
         try:
             body = jsonrpc.loads(frame)
-            messages = ([jsonrpc.classify(item, jsonrpc.dumps(item)) for item in body] if isinstance(body, list)
-                        else [jsonrpc.classify(body, frame)])
+            if isinstance(body, list):
+                self._server_batch(body, frame, output)
+                return
+            message = jsonrpc.classify(body, frame)
         except Invalid as invalid:
             self._refuse_server_frame(frame, invalid.reason, len(frame), output)
             return
-        if not messages:
-            return
-        forwarded = [self._server_message(message, frame, output) for message in messages]
+        forward = self._server_message(message, output)
+        if forward is not None:
+            output.to_client.append(forward + b"\n")
+
+    def _server_batch(self, items: list[Any], frame: bytes, output: Output) -> None:
+        """Unlike the client's, a server batch is refused whole when an element is invalid: every element is
+        classified (raising Invalid) before any is judged. A batch stays a batch, even of one."""
+        messages = [jsonrpc.classify(item, jsonrpc.dumps(item)) for item in items]
+        forwarded = [self._server_message(message, output) for message in messages]
         kept = [raw for raw in forwarded if raw is not None]
-        if not isinstance(body, list):  # a batch stays a batch, even of one
-            if kept:
-                output.to_client.append(kept[0] + b"\n")
-        elif kept:
+        if kept:
             unchanged = all(raw is message.raw for raw, message in zip(forwarded, messages, strict=True))
             output.to_client.append((frame if unchanged else b"[" + b",".join(kept) + b"]") + b"\n")
 
     def _refuse_server_frame(self, raw: bytes, reason: str, size: int, output: Output) -> None:
         """A broken server message never reaches the client; the request it answers gets an error."""
         request_id = jsonrpc.id_from_head(raw)
-        key = jsonrpc.id_key(request_id) if request_id is not None else None
-        pending = self.from_client_pending.pop(key, None) if key else None
-        self._audit("server", pending.method if pending else None, key, pending.name if pending else None,
+        pending = self.from_client_pending.pop(jsonrpc.id_key(request_id), None) if request_id is not None else None
+        self._audit("server", pending.method if pending else None, request_id, pending.name if pending else None,
                     "drop", reason, size)
         if pending is not None:
             output.to_client.append(jsonrpc.error(request_id, INTERNAL_ERROR,
                                                   f"mcpbox: the server's answer was dropped: {reason}") + b"\n")
         output.notes.append(f"mcpbox: dropped a message from the server: {reason}\n".encode())
 
-    def _server_message(self, message: Message, frame: bytes, output: Output) -> bytes | None:
+    def _server_message(self, message: Message, output: Output) -> bytes | None:
         if message.kind == jsonrpc.RESPONSE:
             return self._server_response(message)
         if message.kind == jsonrpc.REQUEST:
             return self._server_request(message, output)
-        asks = CLIENT_ASKS.get(self.clean_result(message.method or ""))
-        if asks is not None and not getattr(self.profile.client, asks):
+        asks = self.refused_asks.get(self.clean_result(message.method or ""))
+        if asks is not None:
             self._audit("server", message.method, None, None, "drop", f"client.{asks}", len(message.raw))
             return None  # a refused request dressed as a notification
         cleaned = self._cleaned(message, message.body)
@@ -346,16 +349,16 @@ class Firewall:
 
     def _server_request(self, message: Message, output: Output) -> bytes | None:
         method = message.method or ""
-        asks = CLIENT_ASKS.get(method)
-        if asks is not None and not getattr(self.profile.client, asks):
+        asks = self.refused_asks.get(method)
+        if asks is not None:
             output.to_server.append(jsonrpc.error(message.id, METHOD_NOT_FOUND,
                                                   f"mcpbox: the profile does not allow {asks}") + b"\n")
-            self._audit("server", method, message.id_key, None, "deny", f"client.{asks}", len(message.raw))
+            self._audit("server", method, message.id, None, "deny", f"client.{asks}", len(message.raw))
             return None
         refusal = self._pending_refusal(message.id_key, self.from_server_pending)
         if refusal:
             output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: {refusal}") + b"\n")
-            self._audit("server", method, message.id_key, None, "deny", refusal, len(message.raw))
+            self._audit("server", method, message.id, None, "deny", refusal, len(message.raw))
             return None
         cleaned = self._cleaned(message, message.body)
         if cleaned is None:
@@ -368,7 +371,7 @@ class Firewall:
     def _server_response(self, message: Message) -> bytes | None:
         pending = self.from_client_pending.pop(message.id_key, None)
         if pending is None:
-            self._audit("server", None, message.id_key, None, "drop", "response to an id the client never sent",
+            self._audit("server", None, message.id, None, "drop", "response to an id the client never sent",
                         len(message.raw))
             return None
         body = message.body
@@ -383,7 +386,7 @@ class Firewall:
                 body = {**body, "result": self._filtered_list(pending.method, result)}
             elif pending.method in ("initialize", "server/discover"):
                 body = {**body, "result": self._checked_server_info(result)}
-        self._audit("server", pending.method, message.id_key, pending.name, decision, None, pending.size,
+        self._audit("server", pending.method, message.id, pending.name, decision, None, pending.size,
                     duration=self.clock() - pending.started, arguments=pending.arguments,
                     response_bytes=len(message.raw))
         return self._cleaned(message, body)
@@ -396,11 +399,10 @@ class Firewall:
         for request in requests.values():
             method = request.get("method") if isinstance(request, dict) else None
             # judged as the client will read it: the result is cleaned after this
-            asks = CLIENT_ASKS.get(self.clean_result(method)) if isinstance(method, str) else None
-            if asks is not None and not getattr(self.profile.client, asks):
+            asks = self.refused_asks.get(self.clean_result(method)) if isinstance(method, str) else None
+            if asks is not None:
                 reason = f"mcpbox: {pending.name or pending.method} asked the client for {asks}, which the profile refuses"
-                self._audit("server", pending.method, jsonrpc.id_key(request_id), pending.name, "deny",
-                            f"client.{asks}")
+                self._audit("server", pending.method, request_id, pending.name, "deny", f"client.{asks}")
                 if pending.method == "tools/call":
                     return jsonrpc.tool_error(request_id, reason)
                 return jsonrpc.error(request_id, INVALID_REQUEST, reason)
@@ -504,35 +506,29 @@ class Firewall:
             return f"over {MAX_PENDING} requests are waiting for an answer"
         return None
 
-    def _tool_visible(self, name: str) -> bool:
-        return self._listed("tool", name) and ("tool", name) not in self.changed
-
-    def _prompt_visible(self, name: str) -> bool:
-        return self._listed("prompt", name) and ("prompt", name) not in self.changed
+    def _visible(self, kind: str, name: str) -> bool:
+        """Whether the client may use a tool or prompt: it is listed, and no pin change hides it."""
+        return self._listed(kind, name) and (kind, name) not in self.changed
 
     def _deny(self, request_id: Any, name: Any, method: str, text: str, rule: str, as_result: bool = False) -> bytes:
         """The denial table: an unknown item is -32602; a refused call of a known tool an isError result."""
-        self._audit("client", method, jsonrpc.id_key(request_id), name, "deny", rule)
+        self._audit("client", method, request_id, name, "deny", rule)
         if as_result:
             return jsonrpc.tool_error(request_id, text)
         return jsonrpc.error(request_id, INVALID_PARAMS, text)
 
     def _audited_arguments(self, arguments: Any) -> str:
         """What the audit line keeps of a call's arguments: a hash, or (`full`) their redacted text."""
-        canonical = json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
+        canonical = _CANONICAL(arguments)
         if self.profile.audit.arguments == "full":
             return self.redact(canonical)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
-    def _audit(self, direction: str, method: str | None, key: str | None, name: Any, decision: str,
+    def _audit(self, direction: str, method: str | None, request_id: Any, name: Any, decision: str,
                rule: str | None, size: int | None = None, duration: float | None = None,
                arguments: Any = None, response_bytes: int | None = None) -> None:
-        """One line per decision; `key` is the id as JSON text, as the pending tables hold it."""
-        if key is None:
-            id_value = None
-        else:
-            id_value = int(key) if key.isdigit() else json.loads(key)  # an int id is common: skip the parser
-        record: dict[str, Any] = {"direction": direction, "method": method, "id": id_value, "decision": decision}
+        """One line per decision."""
+        record: dict[str, Any] = {"direction": direction, "method": method, "id": request_id, "decision": decision}
         if name is not None:
             record["name"] = name
         if rule is not None:

@@ -11,7 +11,7 @@ import os
 import posixpath
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -32,8 +32,8 @@ class NameRule:
     def allows(self, name: str) -> bool:
         if self._everything:
             return True
-        if self._paths:  # the URI as it points, and as it points once percent-decoded: both must pass
-            return all(self._allows(form) for form in {normalize_uri(name), normalize_uri(unquote(name))})
+        if self._paths:
+            return all(self._allows(form) for form in _uri_forms(name))
         return self._allows(name)
 
     def _allows(self, name: str) -> bool:
@@ -41,8 +41,13 @@ class NameRule:
 
     def refusing_list(self, name: str) -> str:
         """Which list refuses `name` (for the audit): "deny" when a deny glob matches, else "allow"."""
-        forms = {normalize_uri(name), normalize_uri(unquote(name))} if self._paths else {name}
+        forms = _uri_forms(name) if self._paths else (name,)
         return "deny" if any(m(form) for m in self._deny for form in forms) else "allow"
+
+
+def _uri_forms(uri: str) -> set[str]:
+    """The URI as it points, and as it points once percent-decoded: a glob must judge both."""
+    return {normalize_uri(uri), normalize_uri(unquote(uri))}
 
 
 def normalize_uri(uri: str) -> str:
@@ -55,7 +60,7 @@ def normalize_uri(uri: str) -> str:
     return f"{scheme}://{authority}/{normal.lstrip('/')}"
 
 
-def _matcher(pattern: str, paths: bool):
+def _matcher(pattern: str, paths: bool) -> Callable[[str], object]:
     if pattern == "*":
         return lambda name: True
     if paths:

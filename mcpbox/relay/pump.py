@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from mcpbox.relay.passthrough import Output, Relay
+from mcpbox.relay.interface import Output, Relay
 from mcpbox.relay.stderr import StderrLines
 from mcpbox.sandbox.spawn import Sandbox
 

@@ -21,13 +21,15 @@ class StderrLines:
 
     def feed(self, data: bytes) -> bytes:
         out = []
-        self._partial += data
-        while (newline := self._partial.find(b"\n")) >= 0:
-            line, self._partial = self._partial[:newline], self._partial[newline + 1:]
+        buffer = self._partial + data
+        start = 0  # lines are sliced off in place: cutting the rest each time would copy a chunk once per line
+        while (newline := buffer.find(b"\n", start)) >= 0:
             if self._skipping:
                 self._skipping = False
             else:
-                out.append(self._emit(line))
+                out.append(self._emit(buffer[start:newline]))
+            start = newline + 1
+        self._partial = buffer[start:]
         if len(self._partial) > self._line_max:
             if not self._skipping:
                 out.append(self._emit(self._partial[: self._line_max] + b" [line cut by mcpbox]"))

@@ -64,7 +64,7 @@ class Cgroups:
                 pass
 
 
-def _own_paths() -> dict[str, str]:
+def own_paths() -> dict[str, str]:
     """Controller name (or '' for v2) -> this process's cgroup path."""
     paths: dict[str, str] = {}
     try:
@@ -80,7 +80,7 @@ def _own_paths() -> dict[str, str]:
 
 def create(name: str, memory_bytes: int, processes: int) -> Cgroups:
     groups = Cgroups()
-    own = _own_paths()
+    own = own_paths()
     for controller, setting, value in (("memory", "memory.limit_in_bytes", memory_bytes),
                                        ("pids", "pids.max", processes)):
         if controller in own and os.path.isdir(os.path.join(ROOT, controller)):
@@ -92,10 +92,7 @@ def create(name: str, memory_bytes: int, processes: int) -> Cgroups:
         _prime(own)
     if not groups.directories and "" in own and os.path.exists(os.path.join(ROOT, "cgroup.controllers")):
         parent = os.path.join(ROOT, own[""].lstrip("/"))
-        try:
-            enabled = _read(os.path.join(parent, "cgroup.subtree_control")).split()
-        except OSError:
-            enabled = []
+        enabled = subtree_controllers(parent)
         settings = {}
         if "memory" in enabled:
             settings["memory.max"] = memory_bytes
@@ -107,6 +104,14 @@ def create(name: str, memory_bytes: int, processes: int) -> Cgroups:
             groups.memory = "memory.max" in settings
             groups.pids = "pids.max" in settings
     return groups
+
+
+def subtree_controllers(parent: str) -> list[str]:
+    """The controllers a v2 cgroup passes on to groups made below it; none when that cannot be read."""
+    try:
+        return _read(os.path.join(parent, "cgroup.subtree_control")).split()
+    except OSError:
+        return []
 
 
 def _prime(own: dict[str, str]) -> None:

@@ -20,7 +20,11 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # imported where a check needs them, so that a broken module is a FAIL line
+    from mcpbox.profile import Limits
+    from mcpbox.sandbox.cgroup import Cgroups
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -55,13 +59,9 @@ class Host:
 
     bwrap: str | None = None  # set only when bwrap is usable (present, recent enough)
     probe_ok: bool | None = None  # the minimal user-namespace probe; None when it did not run
-    probe_error: str = ""
-    apparmor_restricts: bool = False
     bpf: bytes | None = None
-    limits: object = None  # mcpbox.profile.Limits of the default profile
-    profile_name: str = "default profile"
-    cgroups: object = None  # mcpbox.sandbox.cgroup.Cgroups of the probe group
-    cgroup_problem: str = ""
+    limits: Limits | None = None  # of the default profile
+    cgroups: Cgroups | None = None  # of the probe group
     results: list[Result] = field(default_factory=list)
 
 
@@ -140,20 +140,19 @@ def check_user_namespaces(host: Host) -> list[Result]:
     name = "user namespaces"
     facts = []
     blocked = []
-    max_ns = _read_int(MAX_USER_NAMESPACES)
-    if max_ns is not None:
-        facts.append(f"user.max_user_namespaces={max_ns}")
-        if max_ns == 0:
-            blocked.append("user namespaces are switched off: sudo sysctl -w user.max_user_namespaces=15000 "
-                           "(and put user.max_user_namespaces=15000 in /etc/sysctl.d/90-mcpbox.conf)")
-    clone = _read_int(UNPRIVILEGED_USERNS_CLONE)
-    if clone is not None:
-        facts.append(f"kernel.unprivileged_userns_clone={clone}")
-        if clone == 0:
-            blocked.append("unprivileged user namespaces are switched off: sudo sysctl -w "
-                           "kernel.unprivileged_userns_clone=1 (and persist it in /etc/sysctl.d/90-mcpbox.conf)")
-    restrict = _read_int(APPARMOR_RESTRICT)
-    host.apparmor_restricts = restrict == 1
+    for path, sysctl, fix in (  # each switches user namespaces off at 0
+        (MAX_USER_NAMESPACES, "user.max_user_namespaces",
+         "user namespaces are switched off: sudo sysctl -w user.max_user_namespaces=15000 "
+         "(and put user.max_user_namespaces=15000 in /etc/sysctl.d/90-mcpbox.conf)"),
+        (UNPRIVILEGED_USERNS_CLONE, "kernel.unprivileged_userns_clone",
+         "unprivileged user namespaces are switched off: sudo sysctl -w "
+         "kernel.unprivileged_userns_clone=1 (and persist it in /etc/sysctl.d/90-mcpbox.conf)"),
+    ):
+        value = _read_int(path)
+        if value is not None:
+            facts.append(f"{sysctl}={value}")
+            if value == 0:
+                blocked.append(fix)
     shown = ", ".join(facts) or "no userns sysctls"
     if host.bwrap is None:
         if blocked:
@@ -166,14 +165,14 @@ def check_user_namespaces(host: Host) -> list[Result]:
         run = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT, cwd="/",
                              stdin=subprocess.DEVNULL, **_drop_kwargs(user))
         host.probe_ok = run.returncode == 0
-        host.probe_error = _one_line(run.stderr) or f"exit status {run.returncode}"
+        probe_error = _one_line(run.stderr) or f"exit status {run.returncode}"
     except (OSError, subprocess.SubprocessError) as error:
-        host.probe_ok, host.probe_error = False, _reason(error)
+        host.probe_ok, probe_error = False, _reason(error)
     who = f"as uid {user}, the sandbox's own" if os.getuid() == 0 else f"as uid {user}"
     if host.probe_ok:
         return [Result(OK, name, f"{shown}; bwrap made user, mount, pid, net, ipc, uts and cgroup "
                                  f"namespaces {who}")]
-    if host.apparmor_restricts:
+    if _read_int(APPARMOR_RESTRICT) == 1:
         advice = "AppArmor blocks it (see the AppArmor line for the fix)"
     elif blocked:
         advice = "; ".join(blocked)
@@ -183,7 +182,7 @@ def check_user_namespaces(host: Host) -> list[Result]:
     else:
         advice = ("the kernel refused the namespaces; check that it is built with CONFIG_USER_NS "
                   "and that no security module (SELinux, AppArmor, a container runtime) denies them")
-    return [Result(FAIL, name, f"{shown}; bwrap {who} failed: {host.probe_error!r}; {advice}")]
+    return [Result(FAIL, name, f"{shown}; bwrap {who} failed: {probe_error!r}; {advice}")]
 
 
 # ---------------------------------------------------------------- AppArmor
@@ -317,13 +316,8 @@ def check_trial_run(host: Host) -> list[Result]:
 
     name = "trial run"
     try:
-        loaded = profiles.load("default")
-        profile = loaded.profile
-        host.profile_name = f"profile {loaded.path}"
+        profile = profiles.load("default").profile
     except McpboxError as error:
-        profile = profiles.Profile()
-        host.profile_name = "built-in defaults"
-        host.limits = profile.limits
         return [Result(FAIL, name, f"the default profile cannot be loaded ({error}); fix or remove it")]
     host.limits = profile.limits
     if host.bwrap is None or host.bpf is None:
@@ -417,7 +411,7 @@ def _finish(host: Host) -> None:
     if groups is None:
         return
     left = []
-    for directory in map(str, groups.directories):
+    for directory in groups.directories:
         for _ in range(20):  # the sandbox's last process may take a moment to leave the group
             try:
                 os.rmdir(directory)
@@ -465,15 +459,11 @@ def _drop_kwargs(uid: int) -> dict:
 
 def _system_mounts() -> list[str]:
     """/usr read-only, and /bin, /lib... as this host has them (links on merged-/usr hosts, else binds)."""
-    from mcpbox.sandbox.layout import SYSTEM_DIRS
+    from mcpbox.sandbox.layout import system_dirs
 
     words = ["--ro-bind", "/usr", "/usr"]
-    for name in SYSTEM_DIRS:
-        path = "/" + name
-        if os.path.islink(path):
-            words += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            words += ["--ro-bind", path, path]
+    for name, target in system_dirs().items():
+        words += ["--ro-bind", "/" + name, "/" + name] if target is None else ["--symlink", target, "/" + name]
     return words
 
 
@@ -495,26 +485,20 @@ def _in_container() -> bool:
         return False
 
 
-def _cgroup_version(groups, controller: str) -> str:
+def _cgroup_version(groups: Cgroups, controller: str) -> str:
     from mcpbox.sandbox import cgroup
 
-    v1_root = os.path.join(str(cgroup.ROOT), controller) + os.sep
-    return "v1" if any(str(d).startswith(v1_root) for d in groups.directories) else "v2"
+    v1_root = os.path.join(cgroup.ROOT, controller) + os.sep
+    return "v1" if any(d.startswith(v1_root) for d in groups.directories) else "v2"
 
 
 def _why_no_cgroup(controller: str) -> str:
     """In a few words, why mcpbox cannot make a `controller` cgroup on this host."""
     from mcpbox.sandbox import cgroup
 
-    root = str(cgroup.ROOT)
-    own: dict[str, str] = {}
-    try:
-        with open("/proc/self/cgroup") as handle:
-            for line in handle:
-                _, controllers, path = line.rstrip("\n").split(":", 2)
-                for name in controllers.split(",") if controllers else [""]:
-                    own[name] = path
-    except (OSError, ValueError):
+    root = cgroup.ROOT
+    own = cgroup.own_paths()
+    if not own:
         return "/proc/self/cgroup is unreadable"
     if controller in own and os.path.isdir(os.path.join(root, controller)):
         parent = os.path.join(root, controller, own[controller].lstrip("/"))
@@ -523,12 +507,7 @@ def _why_no_cgroup(controller: str) -> str:
         return f"creating a group in {parent} (cgroup v1) failed"
     if "" in own and os.path.exists(os.path.join(root, "cgroup.controllers")):
         parent = os.path.join(root, own[""].lstrip("/"))
-        try:
-            with open(os.path.join(parent, "cgroup.subtree_control")) as handle:
-                enabled = handle.read().split()
-        except OSError:
-            enabled = []
-        if controller not in enabled:
+        if controller not in cgroup.subtree_controllers(parent):
             return f"the {controller} controller is not delegated to mcpbox's cgroup {parent} (cgroup v2)"
         if not os.access(parent, os.W_OK):
             return f"{parent} (cgroup v2) is not writable by uid {os.getuid()}"

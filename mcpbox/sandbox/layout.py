@@ -11,9 +11,9 @@ import os
 from typing import NamedTuple, Sequence
 
 from mcpbox.profile import Profile, expand_path
+from mcpbox.sandbox.limits import MIB
 from mcpbox.sandbox.resolve import Command
 
-MIB = 1024 * 1024
 SYSTEM_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 ETC_ALWAYS = (
     "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "alternatives", "os-release",
@@ -59,13 +59,6 @@ class Layout(NamedTuple):
 
 
 def host_facts(network: bool) -> HostFacts:
-    system_dirs: dict[str, str | None] = {}
-    for name in SYSTEM_DIRS:
-        path = "/" + name
-        if os.path.islink(path):
-            system_dirs[name] = os.readlink(path)
-        elif os.path.isdir(path):
-            system_dirs[name] = None
     etc: dict[str, str | None] = {}
     for name in ETC_ALWAYS + (ETC_NETWORK if network else ()):
         path = "/etc/" + name
@@ -73,7 +66,19 @@ def host_facts(network: bool) -> HostFacts:
             etc[name] = os.readlink(path)
         elif os.path.exists(path):
             etc[name] = None
-    return HostFacts(os.getcwd(), dict(os.environ), system_dirs, etc)
+    return HostFacts(os.getcwd(), dict(os.environ), system_dirs(), etc)
+
+
+def system_dirs() -> dict[str, str | None]:
+    """/bin, /lib...: symlink target (a merged-/usr host), or None for a real directory; absent ones left out."""
+    found: dict[str, str | None] = {}
+    for name in SYSTEM_DIRS:
+        path = "/" + name
+        if os.path.islink(path):
+            found[name] = os.readlink(path)
+        elif os.path.isdir(path):
+            found[name] = None
+    return found
 
 
 def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser,

@@ -5,8 +5,8 @@ so the baseline allows and refuses what a local tool server never needs:
 kernel administration, namespaces and mounts, debugging other processes, the
 kernel's riskiest interfaces, and sockets other than AF_UNIX (plus IPv4/IPv6
 when the profile grants the network). The compiled BPF is cached under a key
-made of the exact rule table, so pyseccomp (and libseccomp) are
-loaded only when the policy changes.
+made of this file's source and the inputs, so pyseccomp (and libseccomp) are
+loaded only when the policy or the code that compiles it changes.
 """
 
 from __future__ import annotations
@@ -126,13 +126,16 @@ def rules(network: bool) -> list[Rule]:
 
 
 def compile_bpf(network: bool) -> bytes:
-    """The BPF program for bwrap --seccomp, from the cache or freshly compiled."""
-    table = rules(network)
-    entry_key = f"{os.uname().machine} {table!r}".encode()
+    """The BPF program for bwrap --seccomp, from the cache or freshly compiled.
+
+    The source and the inputs determine the table and how it compiles, and are
+    read in microseconds; building the table only to key by it costs 0.3 ms.
+    """
+    entry_key = f"{os.uname().machine} {network}\0".encode() + cache.source_of(__file__)
     cached = cache.read("seccomp", entry_key)
     if cached:
         return cached
-    program = _compile(table)
+    program = _compile(rules(network))
     cache.write("seccomp", entry_key, program)
     return program
 

@@ -11,7 +11,6 @@ from descriptors opened while still root, so bwrap sees the same layout.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import stat
@@ -131,6 +130,8 @@ def _memfd(name: str, content: bytes) -> int:
 
 def _read_info(fd: int) -> dict[str, int] | None:
     """bwrap's --info-fd JSON, or None when bwrap died before writing it."""
+    import json  # read after the relay is set up, which loads it; off the path to bwrap's start
+
     data = b""
     while not data.rstrip().endswith(b"}"):
         chunk = os.read(fd, 4096)
@@ -165,6 +166,25 @@ def _may_search(info: os.stat_result, user: SandboxUser) -> bool:
 
 def _become(user: SandboxUser, handover: dict[str, list[str]], limits: list[tuple[int, int]]):
     """The pre-exec step when mcpbox runs as root (runs in the forked child only)."""
+    hand_over = _hand_over(handover) if handover else None
+
+    def child() -> None:
+        if hand_over is not None:
+            hand_over()
+        rlimit.apply_here(limits)
+        os.setgroups([])
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+
+    return child
+
+
+def _hand_over(handover: dict[str, list[str]]):
+    """Bind the paths below each untraversable ancestor back over a tmpfs, in a mount namespace of the child.
+
+    ctypes is loaded here, in the parent (the child only calls it), and only when
+    there is something to hand over: its import would otherwise hold up every start.
+    """
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -173,27 +193,22 @@ def _become(user: SandboxUser, handover: dict[str, list[str]], limits: list[tupl
         if result != 0:
             raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
 
-    def child() -> None:
-        if handover:
-            check(libc.unshare(CLONE_NEWNS), "unshare")
-            check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private")
-            # Opened in the new namespace (a bind needs its source there), before the tmpfs hides them.
-            sources = {source: os.open(source, os.O_PATH | os.O_CLOEXEC)
-                       for below in handover.values() for source in below}
-            for ancestor, below in handover.items():
-                check(libc.mount(b"tmpfs", ancestor.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
-                                 b"mode=0755,size=1m"), f"tmpfs on {ancestor}")
-                for source in below:
-                    if stat.S_ISDIR(os.fstat(sources[source]).st_mode):
-                        os.makedirs(source, exist_ok=True)
-                    else:
-                        os.makedirs(os.path.dirname(source), exist_ok=True)
-                        os.close(os.open(source, os.O_CREAT | os.O_WRONLY, 0o644))
-                    check(libc.mount(f"/proc/self/fd/{sources[source]}".encode(), source.encode(), None,
-                                     MS_BIND | MS_REC, None), f"bind {source}")
-        rlimit.apply_here(limits)
-        os.setgroups([])
-        os.setgid(user.gid)
-        os.setuid(user.uid)
+    def step() -> None:
+        check(libc.unshare(CLONE_NEWNS), "unshare")
+        check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private")
+        # Opened in the new namespace (a bind needs its source there), before the tmpfs hides them.
+        sources = {source: os.open(source, os.O_PATH | os.O_CLOEXEC)
+                   for below in handover.values() for source in below}
+        for ancestor, below in handover.items():
+            check(libc.mount(b"tmpfs", ancestor.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                             b"mode=0755,size=1m"), f"tmpfs on {ancestor}")
+            for source in below:
+                if stat.S_ISDIR(os.fstat(sources[source]).st_mode):
+                    os.makedirs(source, exist_ok=True)
+                else:
+                    os.makedirs(os.path.dirname(source), exist_ok=True)
+                    os.close(os.open(source, os.O_CREAT | os.O_WRONLY, 0o644))
+                check(libc.mount(f"/proc/self/fd/{sources[source]}".encode(), source.encode(), None,
+                                 MS_BIND | MS_REC, None), f"bind {source}")
 
-    return child
+    return step

@@ -18,7 +18,6 @@ class Watchdog:
         self._root_pid = root_pid
         self._limits = limits
         self._cgroups = cgroups
-        self._memory_events = 0
         self._root = None
 
     def check(self) -> str | None:

@@ -32,7 +32,6 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 class Manifest(NamedTuple):
     files: dict[str, str]  # relative POSIX path -> sha256 (hex)
     ignored: tuple[str, ...]  # relative paths left out, with everything below them
-    form: str  # "in-toto subjects" or the model_signing predicate type
 
     def ignores(self, path: str) -> bool:
         return any(path == entry or path.startswith(entry + "/") for entry in self.ignored)
@@ -73,7 +72,7 @@ def tree(document: dict[str, Any]) -> Manifest:
         _add(files, subject.get("name"), _sha256_of(subject))
     if not files:
         raise BundleError("the signed statement lists no files")
-    return Manifest(files, (), "in-toto subjects")
+    return Manifest(files, ())
 
 
 def _subjects(document: dict[str, Any]) -> list[Any]:
@@ -107,12 +106,13 @@ def _model_signing(predicate: Any) -> Manifest:
     if not isinstance(ignore_paths, list):
         raise BundleError("the model_signing manifest's ignore_paths is not a list")
     for entry in ignore_paths:
-        if not isinstance(entry, str) or not _safe(entry.strip("/")):
+        path = entry.strip("/") if isinstance(entry, str) else ""
+        if not _safe(path):
             raise BundleError(f"the model_signing manifest ignores an unsafe path {entry!r}")
-        ignored.append(entry.strip("/"))
+        ignored.append(path)
     if not files:
         raise BundleError("the signed statement lists no files")
-    return Manifest(files, tuple(ignored), MODEL_SIGNING)
+    return Manifest(files, tuple(ignored))
 
 
 def _add(files: dict[str, str], name: Any, digest: Any) -> None:
@@ -126,10 +126,8 @@ def _add(files: dict[str, str], name: Any, digest: Any) -> None:
 
 
 def _safe(path: str) -> bool:
-    """Relative, normalized, inside the tree: no '', '.', '..' components, no leading '/'."""
-    parts = path.split("/")
-    return bool(path) and not path.startswith("/") and all(p not in ("", ".", "..") for p in parts) \
-        and "\0" not in path
+    """Relative, normalized, inside the tree: no '', '.', '..' components (so no leading '/', and not empty)."""
+    return "\0" not in path and all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def compare(manifest: Manifest, found: dict[str, str], artifact: str, signer: str) -> None:

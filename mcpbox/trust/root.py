@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import NamedTuple
 
 from mcpbox import paths
 from mcpbox.trust.errors import TrustRootError, TrustUpdateFailed
@@ -22,13 +21,6 @@ from mcpbox.trust.errors import TrustRootError, TrustUpdateFailed
 PINNED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trusted_root.json")
 PINNED_SHA256 = "6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66"  # sigstore 4.5.1's embedded root
 TUF_URL = "https://tuf-repo-cdn.sigstore.dev"
-
-
-class TrustRoot(NamedTuple):
-    path: str
-    data: bytes
-    pinned: bool  # the shipped public-good root: its bytes must hash to PINNED_SHA256
-    info: os.stat_result  # of the file the bytes were read from: a later change is noticed by it
 
 
 def updated_path() -> str:
@@ -44,29 +36,24 @@ def path_for(profile_root: str | None) -> str:
     return refreshed if os.path.lexists(refreshed) else PINNED
 
 
-def choose(profile_root: str | None) -> TrustRoot:
-    path = path_for(profile_root)
+def read(path: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of the root at `path` (from path_for) and the file they came from, so that a later change is
+    noticed. The shipped root is checked against its pinned sha256 here, before sigstore can read it."""
     if path != PINNED:
-        data, info = _read_private(path)
-        return TrustRoot(path, data, False, info)
+        return _read_private(path)
     try:
         with open(PINNED, "rb") as handle:
-            return TrustRoot(PINNED, handle.read(), True, os.fstat(handle.fileno()))
+            data, info = handle.read(), os.fstat(handle.fileno())
     except OSError as error:
         raise TrustRootError(f"cannot read mcpbox's pinned trust root {PINNED}: {error.strerror}; "
                              "reinstall mcpbox") from None
-
-
-def check_pinned(root: TrustRoot) -> None:
-    """Before sigstore reads the shipped root: is it the one this mcpbox was released with?"""
-    if not root.pinned:
-        return
     import hashlib
 
-    found = hashlib.sha256(root.data).hexdigest()
+    found = hashlib.sha256(data).hexdigest()
     if found != PINNED_SHA256:
-        raise TrustRootError(f"the pinned trust root {root.path} was altered (expected sha256 {PINNED_SHA256}, "
+        raise TrustRootError(f"the pinned trust root {PINNED} was altered (expected sha256 {PINNED_SHA256}, "
                              f"found {found}); reinstall mcpbox", expected=PINNED_SHA256, found=found)
+    return data, info
 
 
 def _read_private(path: str) -> tuple[bytes, os.stat_result]:
@@ -100,8 +87,11 @@ def update() -> str:
             data = handle.read()
         TrustedRoot.from_file(fetched)  # parses and checks the media type
     except Exception as error:  # TUF, network, parse: the one line says which
+        current = path_for(None)
+        if current != PINNED:
+            _read_private(current)  # a broken refreshed root is the more urgent line to show
         raise TrustUpdateFailed(f"cannot refresh the Sigstore trust root from {TUF_URL}: {_innermost(error)}; "
-                                f"verification keeps using {choose(None).path}") from None
+                                f"verification keeps using {current}") from None
     target = updated_path()
     previous = _read_private(target)[0] if os.path.lexists(target) else None
     if previous == data:

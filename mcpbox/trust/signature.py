@@ -17,7 +17,6 @@ import re
 from typing import Any, NamedTuple
 
 from mcpbox.profile import Verify
-from mcpbox.trust import root as trust_root
 from mcpbox.trust.errors import BundleError, SignatureRejected, TrustRootError
 
 
@@ -42,8 +41,9 @@ class Verdict(NamedTuple):
         return cls(**data)
 
 
-def check(verify: Verify, artifact: str, bundle_path: str, bundle_bytes: bytes, root: trust_root.TrustRoot) -> Verdict:
-    trust_root.check_pinned(root)
+def check(verify: Verify, artifact: str, bundle_path: str, bundle_bytes: bytes, root_path: str,
+          root_data: bytes) -> Verdict:
+    """Who signed what, if the bundle verifies against the root (as read by mcpbox.trust.root) and the policy."""
     import logging
 
     logging.getLogger("sigstore").setLevel(logging.ERROR)  # a failure is raised and said in one line; no chatter
@@ -61,29 +61,27 @@ def check(verify: Verify, artifact: str, bundle_path: str, bundle_bytes: bytes, 
     except Exception as error:
         raise BundleError(f"{bundle_path} is not a sigstore bundle mcpbox can read: {_tidy(error)}") from None
     try:
-        verifier = Verifier(trusted_root=TrustedRoot(trustroot_v1.TrustedRoot.from_json(root.data)))
+        verifier = Verifier(trusted_root=TrustedRoot(trustroot_v1.TrustedRoot.from_json(root_data)))
     except Exception as error:
-        raise TrustRootError(f"the trust root {root.path} is not a usable trusted_root.json: {_tidy(error)}") \
+        raise TrustRootError(f"the trust root {root_path} is not a usable trusted_root.json: {_tidy(error)}") \
             from None
     signer = signer_of(bundle.signing_certificate)
-    digest = payload_type = payload = None
+    digest = None if "dsseEnvelope" in document else _signed_digest(document, bundle_path)
+    payload_type = payload = None
     try:
-        if "dsseEnvelope" in document:
+        if digest is None:
             payload_type, payload = verifier.verify_dsse(bundle, SignerPolicy(verify))
         else:
-            digest = _signed_digest(document, bundle_path)
             hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest))
             verifier.verify_artifact(hashed, bundle, SignerPolicy(verify))
     except PolicyMismatch as mismatch:
         raise SignatureRejected(f"{artifact} is not signed by the expected signer: {mismatch}",
                                 expected=mismatch.expected, found=mismatch.found.describe()) from None
-    except BundleError:
-        raise
     except Exception as error:  # whatever sigstore raises on hostile input is a rejection, never a crash
         raise SignatureRejected(
-            f"the signature in {bundle_path} does not verify against the trust root {root.path}: {_tidy(error)} "
+            f"the signature in {bundle_path} does not verify against the trust root {root_path}: {_tidy(error)} "
             f"(its certificate names {signer.describe()})",
-            expected=f"{expected_text(verify)}, trust root {root.path}", found=signer.describe()) from None
+            expected=f"{expected_text(verify)}, trust root {root_path}", found=signer.describe()) from None
     return Verdict(signer.identity, signer.issuer, _log_time(document, bundle), digest, payload_type, payload)
 
 

@@ -32,6 +32,7 @@ from mcpbox.trust.errors import ArtifactError
 CHUNK = 1024 * 1024
 STALE_SECONDS = 3600
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class Staged(NamedTuple):
@@ -48,13 +49,13 @@ def store_dir() -> str:
 
 def stage_file(path: str) -> Staged:
     base = _prepare()
-    fd = _open_regular(path, None, path)
+    fd, info = _open_regular(path, None, path)
     try:
-        info = os.fstat(fd)
+        mode = _mode(info)
         temporary = os.path.join(base, "tmp", f"file-{os.getpid()}-{os.urandom(6).hex()}")
         try:
-            digest = _copy(fd, temporary, _mode(info), path)
-            final = os.path.join(base, "files", f"{digest}-{'x' if _mode(info) & 0o100 else 'r'}")
+            digest = _copy(fd, temporary, mode, path)
+            final = os.path.join(base, "files", f"{digest}-{'x' if mode & 0o100 else 'r'}")
             if os.path.exists(final):
                 os.unlink(temporary)
             else:
@@ -68,24 +69,26 @@ def stage_file(path: str) -> Staged:
 
 
 def stage_tree(root: str, ignores: Callable[[str], bool]) -> Staged:
-    """Copy every regular file of `root` except ignored paths; refuse anything else."""
+    """Copy every regular file of `root` except ignored paths; refuse anything else.
+
+    The entry's root stays writable until it is renamed into place (a directory's rename rewrites its `..`);
+    each directory below it is sealed read-only as soon as its walk is done."""
     base = _prepare()
     building = tempfile.mkdtemp(prefix="tree-", dir=os.path.join(base, "tmp"))
     files: dict[str, str] = {}
-    executable: dict[str, bool] = {}
     watched: list[tuple[str, os.stat_result]] = []
     try:
         try:
-            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(root, DIRECTORY_FLAGS)
         except OSError as error:
             raise ArtifactError(f"cannot read the tree {root}: {error.strerror}") from None
         try:
-            _walk(fd, root, "", building, ignores, files, executable, watched)
+            _walk(fd, root, "", building, ignores, files, watched)
         finally:
             os.close(fd)
-        listing = json.dumps(sorted((p, files[p], executable[p]) for p in files)).encode()
+        listing = json.dumps(sorted((rel, files[rel], bool(_mode(info) & 0o100))
+                                    for rel, info in watched if rel in files)).encode()
         digest = hashlib.sha256(listing).hexdigest()
-        _seal(building)
         final = os.path.join(base, "trees", digest)
         try:
             os.rename(building, final)
@@ -102,7 +105,9 @@ def stage_tree(root: str, ignores: Callable[[str], bool]) -> Staged:
 
 
 def _walk(dir_fd: int, directory: str, relative: str, out: str, ignores: Callable[[str], bool],
-          files: dict[str, str], executable: dict[str, bool], watched: list[tuple[str, os.stat_result]]) -> None:
+          files: dict[str, str], watched: list[tuple[str, os.stat_result]]) -> None:
+    """Copy the directory open at `dir_fd` into `out`: each file's digest goes to `files`, what was read of
+    every file and directory to `watched`."""
     watched.append((relative, os.fstat(dir_fd)))
     with os.scandir(dir_fd) as entries:
         names = sorted(entry.name for entry in entries)
@@ -117,27 +122,29 @@ def _walk(dir_fd: int, directory: str, relative: str, out: str, ignores: Callabl
             raise ArtifactError(f"cannot read {where}: {error.strerror}") from None
         if stat.S_ISDIR(kind):
             try:
-                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                child = os.open(name, DIRECTORY_FLAGS, dir_fd=dir_fd)
             except OSError as error:
                 raise ArtifactError(f"cannot read {where}: {error.strerror}") from None
+            copy = os.path.join(out, rel)
             try:
-                os.mkdir(os.path.join(out, rel), 0o700)
-                _walk(child, where, rel, out, ignores, files, executable, watched)
+                os.mkdir(copy, 0o700)
+                _walk(child, where, rel, out, ignores, files, watched)
             finally:
                 os.close(child)
+            os.chmod(copy, 0o555)  # complete: read-only, and searchable by the sandbox's own uid
             continue
-        fd = _open_regular(name, dir_fd, where, kind)
+        fd, info = _open_regular(name, dir_fd, where, kind)
         try:
-            info = os.fstat(fd)
             files[rel] = _copy(fd, os.path.join(out, rel), _mode(info), where)
-            executable[rel] = bool(_mode(info) & 0o100)
             watched.append((rel, info))
         finally:
             os.close(fd)
 
 
-def _open_regular(name: str, dir_fd: int | None, where: str, kind: int | None = None) -> int:
-    """Open a regular file without following a symlink and without opening a device."""
+def _open_regular(name: str, dir_fd: int | None, where: str,
+                  kind: int | None = None) -> tuple[int, os.stat_result]:
+    """Open a regular file without following a symlink and without opening a device; its descriptor and
+    the fstat that proved it regular."""
     if kind is None:
         try:
             kind = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
@@ -153,10 +160,11 @@ def _open_regular(name: str, dir_fd: int | None, where: str, kind: int | None = 
             raise ArtifactError(f"{where} became a symlink while being read; mcpbox verifies regular files only") \
                 from None
         raise ArtifactError(f"cannot read {where}: {error.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped between the look and the open
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # swapped between the look and the open
         os.close(fd)
         raise ArtifactError(f"{where} changed while being read; mcpbox verifies regular files only")
-    return fd
+    return fd, info
 
 
 def _copy(source: int, target: str, mode: int, where: str) -> str:
@@ -222,13 +230,6 @@ def _sweep(directory: str) -> None:
         return
     for path in stale:
         _discard(path)
-
-
-def _seal(tree: str) -> None:
-    """Directories read-only (and searchable by the sandbox's own uid); the root after its rename."""
-    for directory, subdirectories, _ in os.walk(tree, topdown=False):
-        if directory != tree:
-            os.chmod(directory, 0o555)
 
 
 def _discard(path: str) -> None:

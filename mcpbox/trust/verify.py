@@ -31,6 +31,7 @@ from operator import attrgetter, eq
 from typing import NamedTuple
 
 from mcpbox import cache
+from mcpbox import profile as profiles
 from mcpbox.profile import Verify
 from mcpbox.trust import root as trust_root
 from mcpbox.trust.errors import ArtifactError, BundleError, CheckFailed, ContentMismatch, Unverified
@@ -73,8 +74,6 @@ def verified(verify: Verify, audit_path: str | None, *, fresh: bool = False) -> 
 
 def report(profile_name: str) -> int:
     """`mcpbox verify`: the check alone, always done afresh; status 1 and the reason when it fails."""
-    from mcpbox import profile as profiles
-
     loaded = profiles.load(profile_name)
     if loaded.profile.verify is None:
         raise CheckFailed(f"profile {loaded.path} has no [verify] section: nothing to verify")
@@ -92,30 +91,29 @@ def report(profile_name: str) -> int:
 
 def _verified(verify: Verify, artifact: str, bundle_path: str, fresh: bool) -> Verified:
     root_path = trust_root.path_for(verify.trusted_root)
-    key = b"\0".join([b"mcpbox-verified-3", json.dumps(verify._asdict(), sort_keys=True).encode(),
-                      *map(os.fsencode, (artifact, bundle_path, root_path, *CODE))])
+    policy = json.dumps(verify._asdict()).encode()  # the fields' order is the NamedTuple's: no need to sort
+    key = b"\0".join([b"mcpbox-verified-4", policy, *map(os.fsencode, (artifact, bundle_path, root_path, *CODE))])
     if not fresh:
         served = _served(key)
         if served is not None:
             return served
-    return _verify_new(verify, artifact, bundle_path, key, fresh)
+    return _verify_new(verify, policy, artifact, bundle_path, root_path, key, fresh)
 
 
 def _served(key: bytes) -> Verified | None:
     """The earlier verification, if the code, the bundle, the root and every watched path are as they were.
 
-    The entry is marshal data (builtin, and cheaper to load than JSON): the staged path, the result, the
+    The entry is marshal data (builtin, and cheaper to load than JSON): the result's fields but `cached`, the
     watched paths and their fingerprints. The cache serves only entries of this user that no one else can
     change, and a malformed one is a miss."""
     value = cache.read("verified", key)
     if value is None:
         return None
     try:
-        staged, result, paths, fingerprints = marshal.loads(value)
-        if not (_unchanged(paths, fingerprints) and _intact(staged)):
-            return None
-        return Verified(**result, cached=True)
-    except (ValueError, EOFError, TypeError):
+        fields, paths, fingerprints = marshal.loads(value)
+        result = Verified(*fields, cached=True)
+        return result if _unchanged(paths, fingerprints) and _intact(result.staged) else None
+    except (ValueError, EOFError, TypeError):  # a malformed entry, down to a path holding a NUL
         return None
 
 
@@ -151,23 +149,21 @@ def _intact(staged: str) -> bool:
     return info.st_uid == os.geteuid() and not info.st_mode & 0o222 and not stat.S_ISLNK(info.st_mode)
 
 
-def _verify_new(verify: Verify, artifact: str, bundle_path: str, key: bytes, fresh: bool) -> Verified:
+def _verify_new(verify: Verify, policy: bytes, artifact: str, bundle_path: str, root_path: str, key: bytes,
+                fresh: bool) -> Verified:
     from mcpbox.trust import manifest, signature, store
 
     kind = _kind(artifact)
     bundle, bundle_info = _read_bundle(bundle_path)
-    root = trust_root.choose(verify.trusted_root)
-    verdict_key = b"\0".join([b"mcpbox-signature-1", *map(cache.source_of, CODE),
-                              json.dumps(verify._asdict(), sort_keys=True).encode(), root.data, bundle])
+    root, root_info = trust_root.read(root_path)
+    verdict_key = b"\0".join([b"mcpbox-signature-2", *map(cache.source_of, CODE), policy, root, bundle])
     cached = None if fresh else cache.read("signatures", verdict_key)
-    verdict = None
-    if cached is not None:
-        try:
-            verdict = signature.Verdict.from_json(cached)
-        except (ValueError, KeyError, TypeError):
-            verdict = None
+    try:
+        verdict = None if cached is None else signature.Verdict.from_json(cached)
+    except (ValueError, KeyError, TypeError):  # a damaged entry is a miss
+        verdict = None
     if verdict is None:
-        verdict = signature.check(verify, artifact, bundle_path, bundle, root)
+        verdict = signature.check(verify, artifact, bundle_path, bundle, root_path, root)
         cache.write("signatures", verdict_key, verdict.to_json())
     if kind == "tree":
         if verdict.payload is None or verdict.payload_type is None:
@@ -190,10 +186,9 @@ def _verify_new(verify: Verify, artifact: str, bundle_path: str, key: bytes, fre
                                   expected=f"sha256 {expected}", found=f"sha256 {staged.digest}")
     result = Verified(artifact, staged.path, kind, staged.digest, len(staged.files), verdict.identity,
                       verdict.issuer, verdict.log_time, cached=False)
-    paths = [*CODE, bundle_path, root.path, *(f"{artifact}/{rel}" if rel else artifact for rel, _ in staged.watched)]
-    stats = [*map(os.lstat, CODE), bundle_info, root.info, *(info for _, info in staged.watched)]
-    entry = (staged.path, {k: v for k, v in result._asdict().items() if k != "cached"},
-             list(map(os.fsencode, paths)), b"".join(map(_words, stats)))
+    paths = [*CODE, bundle_path, root_path, *(f"{artifact}/{rel}" if rel else artifact for rel, _ in staged.watched)]
+    stats = [*map(os.lstat, CODE), bundle_info, root_info, *(info for _, info in staged.watched)]
+    entry = (result[:-1], list(map(os.fsencode, paths)), b"".join(map(_words, stats)))  # all fields but `cached`
     cache.write("verified", key, marshal.dumps(entry))
     return result
 

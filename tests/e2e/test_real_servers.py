@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EVERYTHING, MCPBOX, TIME, require
+from conftest import EVERYTHING, MCPBOX, TIME, dump, require, write_profile
 
 mcp = pytest.importorskip("mcp", reason="the mcp Python SDK is a test dependency (pip install -e .[test])")
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
@@ -54,11 +54,6 @@ TIME_OF_DAY = re.compile(r"(?<=<date>)T\d{2}:\d{2}:\d{2}")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def dump(model: Any) -> Any:
-    """A result as the client got it, as plain JSON data (unset fields left out)."""
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
 @dataclass
 class Transcript:
     """What one client session saw, step by step."""
@@ -74,22 +69,13 @@ class Transcript:
 Script = Callable[[ClientSession, Transcript], Awaitable[None]]
 
 
-@pytest.fixture(scope="module")
-def xdg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """mcpbox's caches for this module's sessions, out of the real home (the autouse fixture is per test)."""
-    base = tmp_path_factory.mktemp("e2e-xdg")
-    return {name: str(base / name.lower()) for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")}
-
-
 def direct(server: Path, env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(command=str(server), env=env)
 
 
 def boxed(server: Path, env: dict[str, str]) -> StdioServerParameters:
     ROOT_DIR.mkdir(exist_ok=True)
-    profile = Path(env["XDG_CONFIG_HOME"]) / "allow-all.toml"
-    profile.parent.mkdir(parents=True, exist_ok=True)
-    profile.write_text(ALLOW_ALL)
+    profile = write_profile(Path(env["XDG_CONFIG_HOME"]) / "allow-all.toml", ALLOW_ALL)
     return StdioServerParameters(command=MCPBOX[0], args=[*MCPBOX[1:], "run", "--profile", str(profile), "--",
                                                           str(server)], env=env)
 

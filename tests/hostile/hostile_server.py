@@ -437,24 +437,26 @@ def keyctl(args):
     return result(code != -1, f"keyctl: {error}", errno=error)
 
 
+def _new_fd(name: str, number: int, *arguments) -> dict:
+    """A syscall that returns a new descriptor when it succeeds: the descriptor is closed at once."""
+    code, error = syscall(number, *arguments)
+    if code >= 0:
+        os.close(code)
+    return result(code >= 0, f"{name}: {error}", errno=error)
+
+
 @attack("bpf(BPF_MAP_CREATE) of a one-entry array map")
 def bpf(args):
     attr = ctypes.create_string_buffer(128)
     for index, value in enumerate((BPF_MAP_TYPE_ARRAY, 4, 4, 1)):  # type, key, value size, entries
         ctypes.c_uint32.from_buffer(attr, index * 4).value = value
-    code, error = syscall(SYS_BPF, BPF_MAP_CREATE, attr, 128)
-    if code >= 0:
-        os.close(code)
-    return result(code >= 0, f"bpf: {error}", errno=error)
+    return _new_fd("bpf", SYS_BPF, BPF_MAP_CREATE, attr, 128)
 
 
 @attack("io_uring_setup(1, ...)")
 def io_uring_setup(args):
-    params = ctypes.create_string_buffer(120)
-    code, error = syscall(SYS_IO_URING_SETUP, 1, params)
-    if code >= 0:
-        os.close(code)
-    return result(code >= 0, f"io_uring_setup: {error}", errno=error)
+    params = ctypes.create_string_buffer(120)  # struct io_uring_params, zeroed
+    return _new_fd("io_uring_setup", SYS_IO_URING_SETUP, 1, params)
 
 
 @attack("perf_event_open of a disabled software CPU-clock counter on itself")
@@ -464,10 +466,7 @@ def perf_event_open(args):
     ctypes.c_uint32.from_buffer(attr, 4).value = 128  # size
     ctypes.c_uint64.from_buffer(attr, 8).value = 0  # PERF_COUNT_SW_CPU_CLOCK
     ctypes.c_uint64.from_buffer(attr, 40).value = 1  # disabled
-    code, error = syscall(SYS_PERF_EVENT_OPEN, attr, 0, -1, -1, 0)
-    if code >= 0:
-        os.close(code)
-    return result(code >= 0, f"perf_event_open: {error}", errno=error)
+    return _new_fd("perf_event_open", SYS_PERF_EVENT_OPEN, attr, 0, -1, -1, 0)
 
 
 @attack("open /dev/tty (a controlling terminal would allow TIOCSTI-style input injection)")

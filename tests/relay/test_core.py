@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from conftest import audit_lines
 from mcpbox import profile as profiles
 from mcpbox.audit import AuditLog
 from mcpbox.relay import filters, jsonrpc, policy
@@ -117,9 +118,7 @@ class Session:
         return self.firewall.from_server(data)
 
     def audit(self) -> list[dict[str, Any]]:
-        if not self.audit_path.exists():
-            return []
-        return [json.loads(text) for text in self.audit_path.read_text().splitlines()]
+        return audit_lines(self.audit_path)
 
     def pending_call(self, id: Any, method: str = "tools/call", **params: Any) -> None:
         """A client request the server has yet to answer (forwarded, so it is pending)."""

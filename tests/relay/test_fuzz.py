@@ -27,10 +27,12 @@ Run with `-s` to see how many cases ran (also `--hypothesis-show-statistics`).
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import os
 import re
 import tempfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -176,13 +178,10 @@ class Clock:
         return self.now
 
 
-_profile: dict[str, profiles.Profile] = {}
-
-
+@functools.cache
 def fuzz_profile() -> profiles.Profile:
-    if "p" not in _profile:
-        _profile["p"] = profiles.parse(PROFILE, "fuzz.toml")
-    return _profile["p"]
+    """Parsed once: every example's firewall gets the same profile."""
+    return profiles.parse(PROFILE, "fuzz.toml")
 
 
 class Harness:
@@ -587,8 +586,7 @@ class Run:
 
     def close(self) -> None:
         self.audit.close()
-        audit = open(f"{self.directory.name}/audit.jsonl", "rb").read()
-        for line in audit.splitlines():
+        for line in Path(self.directory.name, "audit.jsonl").read_bytes().splitlines():
             json.loads(line)  # the audit log stays JSONL whatever came in
         self.directory.cleanup()
 

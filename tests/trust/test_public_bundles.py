@@ -44,6 +44,17 @@ def check(artifact: Path, bundle: Path, **policy: str | None) -> trust.Verified:
     return trust.verified(Verify(artifact=str(artifact), bundle=str(bundle), **policy), None, fresh=True)
 
 
+def case_policy(case: str) -> tuple[Path, Path, dict[str, str | None]]:
+    """A conformance case's artifact, bundle and policy: its own files where it has them, else the suite's."""
+    directory = SHARED / "conformance" / case
+    artifact = directory / "artifact" if (directory / "artifact").exists() else SHARED / "conformance" / "a.txt"
+    identity = (directory / "identity").read_text().strip() if (directory / "identity").exists() else BEACON
+    issuer = (directory / "issuer").read_text().strip() if (directory / "issuer").exists() else GHA
+    root = directory / "trusted_root.json"
+    policy = {"identity": identity, "issuer": issuer, "trusted_root": str(root) if root.exists() else None}
+    return artifact, directory / "bundle.sigstore.json", policy
+
+
 def fetch(requirement: str, name: str, sha256: str, sdist: bool = False) -> Path:
     """A signed package from PyPI, kept in .cache/ and trusted only if its sha256 is the published one."""
     directory = ROOT / ".cache" / "signed-packages"
@@ -65,19 +76,15 @@ def fetch(requirement: str, name: str, sha256: str, sdist: bool = False) -> Path
 
 @pytest.mark.parametrize("case", CASES)
 def test_conformance_case(case: str) -> None:
-    directory = SHARED / "conformance" / case
-    artifact = directory / "artifact" if (directory / "artifact").exists() else SHARED / "conformance" / "a.txt"
-    identity = (directory / "identity").read_text().strip() if (directory / "identity").exists() else BEACON
-    issuer = (directory / "issuer").read_text().strip() if (directory / "issuer").exists() else GHA
-    root = directory / "trusted_root.json"
-    policy = {"identity": identity, "issuer": issuer, "trusted_root": str(root) if root.exists() else None}
+    artifact, bundle, policy = case_policy(case)
     if case.endswith("_fail"):
         with pytest.raises(Unverified) as caught:
-            check(artifact, directory / "bundle.sigstore.json", **policy)
+            check(artifact, bundle, **policy)
         assert "\n" not in str(caught.value)
     else:
-        result = check(artifact, directory / "bundle.sigstore.json", **policy)
-        assert (result.identity, result.digest) == (identity, hashlib.sha256(artifact.read_bytes()).hexdigest())
+        result = check(artifact, bundle, **policy)
+        assert (result.identity, result.digest) == (policy["identity"],
+                                                    hashlib.sha256(artifact.read_bytes()).hexdigest())
 
 
 def test_conformance_happy_path_with_another_ref_is_rejected() -> None:
@@ -104,14 +111,9 @@ def test_conformance_failures_are_rejected_for_their_own_reason() -> None:
     }
     assert set(reasons) == {case for case in CASES if case.endswith("_fail")}
     for case, reason in reasons.items():
-        directory = SHARED / "conformance" / case
-        artifact = directory / "artifact" if (directory / "artifact").exists() else SHARED / "conformance" / "a.txt"
-        identity = (directory / "identity").read_text().strip() if (directory / "identity").exists() else BEACON
-        issuer = (directory / "issuer").read_text().strip() if (directory / "issuer").exists() else GHA
-        root = directory / "trusted_root.json"
+        artifact, bundle, policy = case_policy(case)
         with pytest.raises(Unverified, match=reason):
-            check(artifact, directory / "bundle.sigstore.json", identity=identity, issuer=issuer,
-                  trusted_root=str(root) if root.exists() else None)
+            check(artifact, bundle, **policy)
 
 
 # -- the signed tree (model_signing) ---------------------------------------------------------------------

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 import minting
-from trustkit import MCPBOX, ME, ROOT, test_root, write_profile, write_tree  # noqa: F401 (fixture)
+from trustkit import MCPBOX, ME, ROOT, audit_lines, signed_file, signed_tree, verify_fields, write_profile
+from trustkit import test_root  # noqa: F401 (fixture)
 
 PYTHON = "/usr/bin/python3"
 SERVER = '''\
@@ -55,17 +56,8 @@ sys.exit(cli.main(sys.argv[1:]))
 '''
 
 
-def signed_tree(root: minting.TestRoot, tmp_path: Path) -> tuple[Path, Path]:
-    tree = write_tree(tmp_path / "weather", TREE)
-    bundle = tmp_path / "weather.sigstore.json"
-    bundle.write_bytes(root.sign_statement(minting.tree_statement(TREE), ME))
-    return tree, bundle
-
-
 def profile_for(root: minting.TestRoot, tmp_path: Path, artifact: Path, bundle: Path, **changes: str) -> Path:
-    verify = {"artifact": str(artifact), "bundle": str(bundle), "identity": ME.identity, "issuer": ME.issuer,
-              "trusted_root": str(root.path), **changes}
-    return write_profile(tmp_path / "signed.toml", verify)
+    return write_profile(tmp_path / "signed.toml", verify_fields(root, artifact, bundle, **changes))
 
 
 def mcpbox(arguments: list[str], stdin: str = "", command: list[str] | None = None,
@@ -80,26 +72,19 @@ def server_info(stdout: str) -> tuple[str, str]:
     return info["name"], info["version"]
 
 
-def audit_lines() -> list[dict[str, object]]:
-    path = Path(os.environ["XDG_STATE_HOME"]) / "mcpbox" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if '"event":"verify"' in line]
-
-
 def test_a_signed_tree_starts_and_runs_from_the_verified_copy(test_root, tmp_path: Path) -> None:
-    tree, bundle = signed_tree(test_root, tmp_path)
+    tree, bundle = signed_tree(test_root, tmp_path / "weather", TREE)
     profile = profile_for(test_root, tmp_path, tree, bundle)
     for attempt in ("first", "cached"):
         result = mcpbox(["run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")], INITIALIZE)
         assert result.returncode == 0, result.stderr
         assert server_info(result.stdout) == ("signed-build", "build.py server.py")
-    assert [(line["decision"], line["cached"]) for line in audit_lines()] == [("allow", False), ("allow", True)]
+    decisions = [(line["decision"], line["cached"]) for line in audit_lines("verify")]
+    assert decisions == [("allow", False), ("allow", True)]
 
 
 def test_a_signed_file_starts(test_root, tmp_path: Path) -> None:
-    server = tmp_path / "server.py"
-    server.write_bytes(SINGLE)
-    bundle = tmp_path / "server.py.sigstore.json"
-    bundle.write_bytes(test_root.sign_blob(SINGLE, ME))
+    server, bundle = signed_file(test_root, tmp_path, SINGLE)
     profile = profile_for(test_root, tmp_path, server, bundle)
     result = mcpbox(["run", "--profile", str(profile), "--", PYTHON, str(server)], INITIALIZE)
     assert result.returncode == 0, result.stderr
@@ -108,7 +93,7 @@ def test_a_signed_file_starts(test_root, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("tamper", ["changed", "injected", "wrong signer"])
 def test_an_unverified_server_never_starts(test_root, tmp_path: Path, tamper: str) -> None:
-    tree, bundle = signed_tree(test_root, tmp_path)
+    tree, bundle = signed_tree(test_root, tmp_path / "weather", TREE)
     marker = tmp_path / "started"
     hostile = f"open({str(marker)!r}, 'w').close()\n"  # would leave a trace on the host if it ever ran
     changes = {}
@@ -127,7 +112,7 @@ def test_an_unverified_server_never_starts(test_root, tmp_path: Path, tamper: st
                 "injected": "sitecustomize.py is an extra file",
                 "wrong signer": "expected identity someone-else@example.com"}[tamper]
     assert line.startswith("mcpbox: ") and expected in line
-    [audit] = audit_lines()
+    [audit] = audit_lines("verify")
     assert audit["decision"] == "deny" and audit["reason"] == line.removeprefix("mcpbox: ")
 
 
@@ -136,16 +121,14 @@ def test_rewriting_the_original_after_verification_changes_nothing_that_runs(tes
                                                                              shape: str) -> None:
     """Between the check and the start the original is rewritten: the sandbox still runs the verified bytes."""
     if shape == "tree":
-        artifact, bundle = signed_tree(test_root, tmp_path)
+        artifact, bundle = signed_tree(test_root, tmp_path / "weather", TREE)
         server = artifact / "server.py"
         rewrites = {str(artifact / "build.py"): "NAME = 'rewritten'\n",
                     str(artifact / "sitecustomize.py"): "raise SystemExit('injected code ran')\n"}
         expected = ("signed-build", "build.py server.py")
     else:
-        artifact = server = tmp_path / "server.py"
-        server.write_bytes(SINGLE)
-        bundle = tmp_path / "server.py.sigstore.json"
-        bundle.write_bytes(test_root.sign_blob(SINGLE, ME))
+        artifact, bundle = signed_file(test_root, tmp_path, SINGLE)
+        server = artifact
         rewrites = {str(server): SERVER.replace("from build import NAME", "NAME = 'rewritten'")}
         expected = ("signed-file", "server.py")
     profile = profile_for(test_root, tmp_path, artifact, bundle)
@@ -159,7 +142,7 @@ def test_rewriting_the_original_after_verification_changes_nothing_that_runs(tes
 
 
 def test_mcpbox_verify_prints_signer_log_time_and_digest(test_root, tmp_path: Path) -> None:
-    tree, bundle = signed_tree(test_root, tmp_path)
+    tree, bundle = signed_tree(test_root, tmp_path / "weather", TREE)
     profile = profile_for(test_root, tmp_path, tree, bundle)
     result = mcpbox(["verify", "--profile", str(profile)])
     assert result.returncode == 0, result.stderr
@@ -204,9 +187,8 @@ print(result.cached, sorted(name for name in sys.modules if name.split(".")[0] i
 
 
 def test_sigstore_is_imported_only_when_something_is_new(test_root, tmp_path: Path) -> None:
-    tree, bundle = signed_tree(test_root, tmp_path)
-    fields = {"artifact": str(tree), "bundle": str(bundle), "identity": ME.identity, "issuer": ME.issuer,
-              "trusted_root": str(test_root.path)}
+    tree, bundle = signed_tree(test_root, tmp_path / "weather", TREE)
+    fields = verify_fields(test_root, tree, bundle)
     probe = [sys.executable, "-c", PROBE.format(fields=fields, heavy=HEAVY)]
 
     def launch() -> tuple[str, str]:

@@ -1,7 +1,11 @@
-"""Shared pieces of the signature tests: the private test roots, profile writing, the public data's place."""
+"""Shared pieces of the signature tests: the private test roots, signed artifacts, profiles, the audit log,
+the public data's place."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,3 +58,37 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return root
+
+
+def signed_file(root: minting.TestRoot, directory: Path, data: bytes, signer: minting.Signer = ME,
+                **options: dt.timedelta) -> tuple[Path, Path]:
+    """`directory`/server.py holding `data`, and beside it the bundle `sigstore sign` would make for it."""
+    artifact = directory / "server.py"
+    artifact.write_bytes(data)
+    bundle = directory / "server.py.sigstore.json"
+    bundle.write_bytes(root.sign_blob(data, signer, **options))
+    return artifact, bundle
+
+
+def signed_tree(root: minting.TestRoot, tree: Path, files: dict[str, bytes],
+                signer: minting.Signer = ME) -> tuple[Path, Path]:
+    """The tree `tree` holding `files`, and beside it a bundle signing the statement that lists them."""
+    write_tree(tree, files)
+    bundle = tree.with_name(f"{tree.name}.sigstore.json")
+    bundle.write_bytes(root.sign_statement(minting.tree_statement(files), signer))
+    return tree, bundle
+
+
+def verify_fields(root: minting.TestRoot, artifact: Path, bundle: Path, signer: minting.Signer = ME,
+                  **changes: str | None) -> dict[str, str]:
+    """A [verify] section trusting `signer` under `root`; a change to None leaves that key out."""
+    fields = {"artifact": str(artifact), "bundle": str(bundle), "identity": signer.identity,
+              "issuer": signer.issuer, "trusted_root": str(root.path), **changes}
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def audit_lines(event: str | None = None) -> list[dict[str, object]]:
+    """This test's audit log, or only its lines of `event` (a run's log holds the relay's lines too)."""
+    path = Path(os.environ["XDG_STATE_HOME"]) / "mcpbox" / "audit.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [line for line in lines if event is None or line.get("event") == event]

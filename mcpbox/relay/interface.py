@@ -1,8 +1,7 @@
-"""The relay's interface, and the byte-exact relay that implements it without filtering.
+"""The relay's interface, between the pump and the firewall.
 
 A relay is sans-I/O: the pump hands it bytes from one side and sends what it
-returns; it never touches a file descriptor. The filtering JSON-RPC relay
-implements the same four methods.
+returns; it never touches a file descriptor.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ class Output:
 
     __slots__ = ("to_server", "to_client", "notes")
 
-    def __init__(self, to_server: list[bytes] | None = None, to_client: list[bytes] | None = None) -> None:
-        self.to_server = to_server or []
-        self.to_client = to_client or []
+    def __init__(self) -> None:
+        self.to_server: list[bytes] = []
+        self.to_client: list[bytes] = []
         self.notes: list[bytes] = []
 
 
@@ -34,16 +33,3 @@ class Relay(Protocol):
         """The pump has sent the last Output: bookkeeping that need not delay it (audit lines) goes now."""
         ...
 
-
-class PassThrough:
-    def from_client(self, data: bytes) -> Output:
-        return Output(to_server=[data])
-
-    def from_server(self, data: bytes) -> Output:
-        return Output(to_client=[data])
-
-    def server_gone(self) -> Output:
-        return Output()
-
-    def sent(self) -> None:
-        pass
