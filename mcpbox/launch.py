@@ -1,8 +1,9 @@
 """`mcpbox run`: profile -> command -> sandbox -> relay -> the server's exit status.
 
 Ordered for start-up time: only what spawning needs runs before bwrap starts
-(the profile and the seccomp filter come from content-keyed caches); the relay
-and the watchdog are set up while the server boots.
+(the profile, the seccomp filter and an earlier verification come from
+content-keyed caches); that verification is confirmed while bwrap builds the
+sandbox, and the relay and the watchdog are set up while the server boots.
 """
 
 from __future__ import annotations
@@ -22,21 +23,27 @@ PR_SET_CHILD_SUBREAPER = 36
 def run(profile_name: str, command: list[str]) -> int:
     loaded = profiles.load(profile_name)
     profile = loaded.profile
-    verified = _verified_binds(profile)  # before anything starts
     argv = _argv(loaded, command)
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxError("bubblewrap (bwrap) is not installed; install it (apt-get install bubblewrap) "
                            "and run 'mcpbox doctor'")
-    starting = start_sandbox(profile, argv, bwrap, f"mcpbox-{os.getpid()}", verified)
-    # While bwrap builds the namespaces: what only the relay needs.
-    from mcpbox.relay.pump import Pump
-    from mcpbox.sandbox.watchdog import Watchdog
-
-    relay = _firewall(loaded, starting.command)
+    cgroup_name = f"mcpbox-{os.getpid()}"
+    if profile.verify is None:
+        starting = start_sandbox(profile, argv, bwrap, cgroup_name)
+    else:
+        starting = _start_verified(profile, argv, bwrap, cgroup_name)
     _become_subreaper()
     sandbox = starting.release()
-    watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
+    try:  # while the server boots: what only the relay needs
+        from mcpbox.relay.pump import Pump
+        from mcpbox.sandbox.watchdog import Watchdog
+
+        relay = _firewall(loaded, starting.command)
+        watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
+    except BaseException:
+        spawn.stop(sandbox.process, sandbox.cgroups)
+        raise
     status = Pump(sandbox, relay, watchdog.check, b"[server] ").run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
         os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
@@ -92,14 +99,29 @@ def reset_pins(profile_name: str, command: list[str]) -> int:
     return 0
 
 
-def _verified_binds(profile: profiles.Profile) -> list[layout.Bind]:
-    """[verify]: the staged copy its publisher signed, bound read-only at the original path, is what runs."""
-    if profile.verify is None:
-        return []
+def _start_verified(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str) -> spawn.Starting:
+    """[verify]: the staged copy its publisher signed, bound read-only at the original path, is what runs.
+
+    bwrap holds the server until its release, so an earlier verification is checked while bwrap builds the
+    sandbox with it; if it no longer holds, that sandbox is dropped unreleased and the artifact verified
+    afresh before a new one starts."""
     from mcpbox.trust import verify
 
-    result = verify.verified(profile.verify, profile.audit.path)
-    return [layout.Bind(result.staged, result.artifact)]
+    assert profile.verify is not None
+    found = verify.earlier(profile.verify)
+    if found is not None:
+        starting = start_sandbox(profile, argv, bwrap, cgroup_name, [layout.Bind(found.result.staged,
+                                                                                found.result.artifact)])
+        try:
+            confirmed = verify.served(found, profile.audit.path)
+        except BaseException:
+            starting.abandon()
+            raise
+        if confirmed is not None:
+            return starting
+        starting.abandon()
+    result = verify.afresh(profile.verify, profile.audit.path)
+    return start_sandbox(profile, argv, bwrap, cgroup_name, [layout.Bind(result.staged, result.artifact)])
 
 
 def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str,

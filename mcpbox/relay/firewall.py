@@ -10,8 +10,6 @@ Each direction has its own id space, so each has its own pending table, keyed
 by the exact JSON of the id.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import time

@@ -5,8 +5,6 @@ for an error reply) and the rest is skipped up to the next newline, so the
 relay's memory stays bounded whatever a peer sends.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 HEAD_BYTES = 4096

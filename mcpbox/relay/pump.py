@@ -9,8 +9,6 @@ what the peer cannot take yet is buffered, with reading paused (backpressure)
 while a buffer is over its high-water mark.
 """
 
-from __future__ import annotations
-
 import errno
 import fcntl
 import os

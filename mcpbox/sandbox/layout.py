@@ -5,8 +5,6 @@ gathered by `host_facts()`; everything else here is a function of values, so
 the layout can be tested and reasoned about without a process.
 """
 
-from __future__ import annotations
-
 import os
 from typing import NamedTuple, Sequence
 

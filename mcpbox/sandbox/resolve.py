@@ -7,8 +7,6 @@ paths bound read-only (the venv and its base interpreter, the whole
 prefix only when the prefix is not a place that holds the user's secrets.
 """
 
-from __future__ import annotations
-
 import os
 import shutil
 from typing import NamedTuple

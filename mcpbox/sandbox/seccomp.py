@@ -9,8 +9,6 @@ made of this file's source and the inputs, so pyseccomp (and libseccomp) are
 loaded only when the policy or the code that compiles it changes.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 from typing import NamedTuple

@@ -9,10 +9,9 @@ ancestor gets a tmpfs and the needed paths are bound back at the same place
 from descriptors opened while still root, so bwrap sees the same layout.
 """
 
-from __future__ import annotations
-
 import os
 import pwd
+import signal
 import stat
 import subprocess
 import threading
@@ -48,7 +47,7 @@ def sandbox_user() -> SandboxUser:
 
 
 def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
-          limits: list[tuple[int, int]], cgroups: Cgroups) -> Starting:
+          limits: list[tuple[int, int]], cgroups: Cgroups) -> "Starting":
     """Start bwrap; it builds the namespaces and then waits until `Starting.release`."""
     seccomp_fd = _memfd("mcpbox-seccomp", bpf)
     file_fds = [_memfd("mcpbox-file", content) for _, content in layout.files]
@@ -97,8 +96,8 @@ class Starting:
     def release(self) -> Sandbox:
         process = self.process
         try:
+            info = _read_info(self.info_fd)  # first: its json import fits in the cgroup move's wait
             self.joining.join()
-            info = _read_info(self.info_fd)
             if info is None:
                 process.wait()
                 message = process.stderr.read(4096).decode(errors="replace").strip() if process.stderr else ""
@@ -113,12 +112,34 @@ class Starting:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            self.joining.join()
             self.cgroups.remove()
             raise
         finally:
             os.close(self.info_fd)
             os.close(self.block_fd)
         return Sandbox(process, init_pid, self.cgroups)
+
+    def abandon(self) -> None:
+        """Stop bwrap before the server ever ran, and remove what was made for it. The block fd is closed only
+        after bwrap is gone: bwrap takes its end of file as the release."""
+        self.joining.join()
+        stop(self.process, self.cgroups)
+        os.close(self.info_fd)
+        os.close(self.block_fd)
+
+
+def stop(process: subprocess.Popen[bytes], cgroups: Cgroups) -> None:
+    """End a sandbox that no relay took over, and remove its cgroups."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # bwrap leads a group of its own (process_group=0)
+    except ProcessLookupError:
+        pass
+    process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    cgroups.remove()
 
 
 def _memfd(name: str, content: bytes) -> int:
@@ -130,7 +151,7 @@ def _memfd(name: str, content: bytes) -> int:
 
 def _read_info(fd: int) -> dict[str, int] | None:
     """bwrap's --info-fd JSON, or None when bwrap died before writing it."""
-    import json  # read after the relay is set up, which loads it; off the path to bwrap's start
+    import json  # not before bwrap starts: only this and what follows need it
 
     data = b""
     while not data.rstrip().endswith(b"}"):

@@ -15,8 +15,6 @@ Ignored paths are neither compared nor staged, so they never run. Pure
 functions: no I/O, no sigstore.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from typing import Any, NamedTuple

@@ -9,8 +9,6 @@ what the certificate holds. sigstore calls `verify` only after the certificate
 chain and its SCT have been checked, so the claims read here are authentic.
 """
 
-from __future__ import annotations
-
 import fnmatch
 from typing import NamedTuple
 

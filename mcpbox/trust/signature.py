@@ -8,8 +8,6 @@ that with the staged bytes is the caller's job, so that one verdict serves
 every launch until the bundle changes.
 """
 
-from __future__ import annotations
-
 import base64
 import datetime as dt
 import json
@@ -34,7 +32,7 @@ class Verdict(NamedTuple):
         return json.dumps(data).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Verdict:
+    def from_json(cls, raw: bytes) -> "Verdict":
         data = json.loads(raw)
         if data["payload"] is not None:
             data["payload"] = base64.b64decode(data["payload"])

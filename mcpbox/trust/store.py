@@ -14,8 +14,6 @@ special files are refused, never followed, unless the signed statement
 ignores their path (then they are not staged at all).
 """
 
-from __future__ import annotations
-
 import errno
 import hashlib
 import json

@@ -10,7 +10,9 @@ as they were read when staged, and those must equal a fresh lstat of each.
 ctime cannot be set back by a user, so a changed, added or removed file,
 bundle, root or module is noticed and verified again. Nothing heavy is
 imported on that path: no sigstore, no cryptography, no hashlib, not even
-struct; no file is read but the cache entry.
+struct; no file is read but the cache entry. `mcpbox run` looks the entry up
+(`earlier`) before bwrap starts and checks it (`served`) while bwrap builds
+the sandbox, which holds the server until that check has passed.
 
 Otherwise the artifact is staged (mcpbox.trust.store) and its digests compared
 with what the bundle signs; sigstore runs only when the bundle, policy or root
@@ -20,9 +22,6 @@ the cache only decides whether an earlier verification still describes the
 original. Every decision is one audit line.
 """
 
-from __future__ import annotations
-
-import json
 import marshal
 import os
 import stat
@@ -59,16 +58,63 @@ class Verified(NamedTuple):
 
 def verified(verify: Verify, audit_path: str | None, *, fresh: bool = False) -> Verified:
     """The artifact staged and verified (or unchanged since it was); Unverified otherwise. Audited both ways."""
-    artifact = os.path.normpath(os.path.expanduser(verify.artifact))
-    bundle = os.path.normpath(os.path.expanduser(verify.bundle))
+    found = None if fresh else earlier(verify)
+    result = None if found is None else served(found, audit_path)
+    return result if result is not None else afresh(verify, audit_path, fresh=fresh)
+
+
+class Earlier(NamedTuple):
+    """A cached verification not yet known to hold. `served` tells, and may be asked after the sandbox was
+    started with it (nothing of the server runs before its release), so that the lstat of every watched
+    path overlaps bwrap's own work."""
+
+    result: Verified
+    bundle: str
+    paths: list[bytes]
+    fingerprints: bytes
+
+
+def earlier(verify: Verify) -> Earlier | None:
+    """The entry of the last successful verification with this policy, paths and code, if there is one.
+
+    The entry is marshal data (builtin, and cheaper to load than JSON): the result's fields but `cached`, the
+    watched paths and their fingerprints. The cache serves only entries of this user that no one else can
+    change, and a malformed one is a miss."""
+    artifact, bundle = _artifact_and_bundle(verify)
+    value = cache.read("verified", _key(verify, artifact, bundle))
+    if value is None:
+        return None
     try:
-        result = _verified(verify, artifact, bundle, fresh)
+        fields, paths, fingerprints = marshal.loads(value)
+        return Earlier(Verified(*fields, cached=True), bundle, paths, fingerprints)
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
+def served(found: Earlier, audit_path: str | None) -> Verified | None:
+    """The earlier verification, audited, if the code, the bundle, the root and every watched path are as
+    they were and its copy is intact; None when something changed and the artifact must be verified afresh."""
+    try:
+        holds = _unchanged(found.paths, found.fingerprints) and _intact(found.result.staged)
+    except (ValueError, TypeError):  # a malformed entry, down to a path holding a NUL
+        holds = False
+    if not holds:
+        return None
+    _audit_allowed(found.result, found.bundle, audit_path)
+    return found.result
+
+
+def afresh(verify: Verify, audit_path: str | None, *, fresh: bool = False) -> Verified:
+    """Stage the artifact and check the copy against the signature (a verdict cached for the same bundle,
+    policy and root is reused unless `fresh`); audited both ways."""
+    artifact, bundle = _artifact_and_bundle(verify)
+    try:
+        result = _verify_new(verify, artifact, bundle, fresh)
     except Unverified as error:
         _audit(audit_path, decision="deny", artifact=artifact, bundle=bundle, reason=str(error),
                expected=error.expected, found=error.found)
         raise
-    _audit(audit_path, decision="allow", artifact=artifact, bundle=bundle, identity=result.identity,
-           issuer=result.issuer, sha256=result.digest, log_time=result.log_time, cached=result.cached)
+    _audit_allowed(result, bundle, audit_path)
     return result
 
 
@@ -78,7 +124,7 @@ def report(profile_name: str) -> int:
     if loaded.profile.verify is None:
         raise CheckFailed(f"profile {loaded.path} has no [verify] section: nothing to verify")
     try:
-        result = verified(loaded.profile.verify, loaded.profile.audit.path, fresh=True)
+        result = afresh(loaded.profile.verify, loaded.profile.audit.path, fresh=True)
     except Unverified as error:
         raise CheckFailed(str(error)) from None
     what = f"a tree of {result.files} files" if result.kind == "tree" else "a file"
@@ -89,32 +135,20 @@ def report(profile_name: str) -> int:
     return 0
 
 
-def _verified(verify: Verify, artifact: str, bundle_path: str, fresh: bool) -> Verified:
-    root_path = trust_root.path_for(verify.trusted_root)
-    policy = json.dumps(verify._asdict()).encode()  # the fields' order is the NamedTuple's: no need to sort
-    key = b"\0".join([b"mcpbox-verified-4", policy, *map(os.fsencode, (artifact, bundle_path, root_path, *CODE))])
-    if not fresh:
-        served = _served(key)
-        if served is not None:
-            return served
-    return _verify_new(verify, policy, artifact, bundle_path, root_path, key, fresh)
+def _artifact_and_bundle(verify: Verify) -> tuple[str, str]:
+    return (os.path.normpath(os.path.expanduser(verify.artifact)),
+            os.path.normpath(os.path.expanduser(verify.bundle)))
 
 
-def _served(key: bytes) -> Verified | None:
-    """The earlier verification, if the code, the bundle, the root and every watched path are as they were.
+def _policy(verify: Verify) -> bytes:
+    """The policy's fields in the NamedTuple's order, for the cache keys: the repr of a tuple of strings and
+    None is exact."""
+    return repr(tuple(verify)).encode()
 
-    The entry is marshal data (builtin, and cheaper to load than JSON): the result's fields but `cached`, the
-    watched paths and their fingerprints. The cache serves only entries of this user that no one else can
-    change, and a malformed one is a miss."""
-    value = cache.read("verified", key)
-    if value is None:
-        return None
-    try:
-        fields, paths, fingerprints = marshal.loads(value)
-        result = Verified(*fields, cached=True)
-        return result if _unchanged(paths, fingerprints) and _intact(result.staged) else None
-    except (ValueError, EOFError, TypeError):  # a malformed entry, down to a path holding a NUL
-        return None
+
+def _key(verify: Verify, artifact: str, bundle: str) -> bytes:
+    return b"\0".join([b"mcpbox-verified-5", _policy(verify),
+                       *map(os.fsencode, (artifact, bundle, trust_root.path_for(verify.trusted_root), *CODE))])
 
 
 def _unchanged(paths: list[bytes], fingerprints: bytes) -> bool:
@@ -149,14 +183,14 @@ def _intact(staged: str) -> bool:
     return info.st_uid == os.geteuid() and not info.st_mode & 0o222 and not stat.S_ISLNK(info.st_mode)
 
 
-def _verify_new(verify: Verify, policy: bytes, artifact: str, bundle_path: str, root_path: str, key: bytes,
-                fresh: bool) -> Verified:
+def _verify_new(verify: Verify, artifact: str, bundle_path: str, fresh: bool) -> Verified:
     from mcpbox.trust import manifest, signature, store
 
     kind = _kind(artifact)
+    root_path = trust_root.path_for(verify.trusted_root)
     bundle, bundle_info = _read_bundle(bundle_path)
     root, root_info = trust_root.read(root_path)
-    verdict_key = b"\0".join([b"mcpbox-signature-2", *map(cache.source_of, CODE), policy, root, bundle])
+    verdict_key = b"\0".join([b"mcpbox-signature-3", *map(cache.source_of, CODE), _policy(verify), root, bundle])
     cached = None if fresh else cache.read("signatures", verdict_key)
     try:
         verdict = None if cached is None else signature.Verdict.from_json(cached)
@@ -189,7 +223,7 @@ def _verify_new(verify: Verify, policy: bytes, artifact: str, bundle_path: str, 
     paths = [*CODE, bundle_path, root_path, *(f"{artifact}/{rel}" if rel else artifact for rel, _ in staged.watched)]
     stats = [*map(os.lstat, CODE), bundle_info, root_info, *(info for _, info in staged.watched)]
     entry = (result[:-1], list(map(os.fsencode, paths)), b"".join(map(_words, stats)))  # all fields but `cached`
-    cache.write("verified", key, marshal.dumps(entry))
+    cache.write("verified", _key(verify, artifact, bundle_path), marshal.dumps(entry))
     return result
 
 
@@ -216,6 +250,11 @@ def _read_bundle(path: str) -> tuple[bytes, os.stat_result]:
             return handle.read(), os.fstat(handle.fileno())
     except OSError as error:
         raise BundleError(f"cannot read the signature bundle {path}: {error.strerror}") from None
+
+
+def _audit_allowed(result: Verified, bundle: str, audit_path: str | None) -> None:
+    _audit(audit_path, decision="allow", artifact=result.artifact, bundle=bundle, identity=result.identity,
+           issuer=result.issuer, sha256=result.digest, log_time=result.log_time, cached=result.cached)
 
 
 def _audit(path: str | None, **record: object) -> None:

@@ -40,7 +40,7 @@ import sys
 from pathlib import Path
 from mcpbox.trust import verify
 
-verified = verify.verified
+verified = verify.afresh
 
 def then_rewrite(*args, **kwargs):
     """The attacker's move, right after the check: rewrite the original and inject a file."""
@@ -50,7 +50,7 @@ def then_rewrite(*args, **kwargs):
     return result
 
 REWRITES = {rewrites!r}
-verify.verified = then_rewrite
+verify.afresh = then_rewrite
 from mcpbox import cli
 sys.exit(cli.main(sys.argv[1:]))
 '''
@@ -89,6 +89,33 @@ def test_a_signed_file_starts(test_root, tmp_path: Path) -> None:
     result = mcpbox(["run", "--profile", str(profile), "--", PYTHON, str(server)], INITIALIZE)
     assert result.returncode == 0, result.stderr
     assert server_info(result.stdout)[0] == "signed-file"
+
+
+def test_an_original_changed_since_its_cached_verification_is_verified_again(test_root, tmp_path: Path) -> None:
+    """The sandbox started from the cached verification is dropped before its server runs: each build that
+    runs appends its name to a trace the profile lets it write, and only the new build's name appears."""
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    trace.chmod(0o777)  # as root, each sandbox runs as a fresh uid of its own
+    traced = SERVER.replace("from build import NAME", f"from build import NAME\n"
+                                                       f"open({str(trace)!r} + '/' + NAME + os.urandom(4).hex(), 'x')")
+    tree, bundle = signed_tree(test_root, tmp_path / "weather", {**TREE, "server.py": traced.encode()})
+    profile = write_profile(tmp_path / "signed.toml", verify_fields(test_root, tree, bundle),
+                            sandbox={"read_write": [str(trace)]})
+    run = ["run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")]
+    first = mcpbox(run, INITIALIZE)
+    assert server_info(first.stdout)[0] == "signed-build", first.stdout + first.stderr
+    signed_tree(test_root, tree, {"server.py": traced.encode(), "build.py": b"NAME = 'second-build'\n"})
+    second = mcpbox(run, INITIALIZE)
+    assert second.returncode == 0, second.stderr
+    assert server_info(second.stdout)[0] == "second-build"
+    (tree / "build.py").write_text("NAME = 'tampered'\n")
+    third = mcpbox(run, INITIALIZE)
+    assert third.returncode == 124 and third.stdout == ""
+    assert "build.py differs from what was signed" in third.stderr
+    assert sorted(name[:-8] for name in os.listdir(trace)) == ["second-build", "signed-build"]
+    decisions = [(line["decision"], line.get("cached")) for line in audit_lines("verify")]
+    assert decisions == [("allow", False), ("allow", False), ("deny", None)]
 
 
 @pytest.mark.parametrize("tamper", ["changed", "injected", "wrong signer"])
