@@ -127,7 +127,8 @@ def _start_verified(profile: profiles.Profile, argv: list[str], bwrap: str, cgro
 def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str,
                   verified: Sequence[layout.Bind] = ()) -> spawn.Starting:
     """Everything from a profile and a command to bwrap waiting at its block fd (`mcpbox doctor`'s trial too)."""
-    command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"))
+    command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"),
+                              {bind.dest: bind.source for bind in verified})
     user = spawn.sandbox_user()
     facts = layout.host_facts(profile.sandbox.network)
     _check_binds(profile, facts.cwd)

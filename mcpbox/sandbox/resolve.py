@@ -9,6 +9,7 @@ prefix only when the prefix is not a place that holds the user's secrets.
 
 import os
 import shutil
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from mcpbox.errors import CommandNotFound
@@ -65,10 +66,13 @@ def find_executable(name: str, search_path: str | None) -> str:
     return os.path.abspath(found)
 
 
-def resolve(argv: list[str], home: str, search_path: str | None) -> Command:
+def resolve(argv: list[str], home: str, search_path: str | None,
+            verified: Mapping[str, str] | None = None) -> Command:
+    """`verified` maps each verified path to its staged copy, which is what will run there: shebangs are read
+    from the copy, never from an original that may have changed since it was verified."""
     executable = find_executable(argv[0], search_path)
     needs = Needs()
-    _add_program(executable, needs, home, search_path, depth=0)
+    _add_program(executable, needs, home, search_path, verified or {}, depth=0)
     if _is_interpreter(os.path.basename(os.path.realpath(executable))):
         script = _script_argument(argv[1:])
         if script is not None:
@@ -81,14 +85,15 @@ def _is_interpreter(name: str) -> bool:
     return name.rstrip("0123456789.") in INTERPRETERS
 
 
-def _add_program(path: str, needs: Needs, home: str, search_path: str | None, depth: int) -> None:
+def _add_program(path: str, needs: Needs, home: str, search_path: str | None, verified: Mapping[str, str],
+                 depth: int) -> None:
     """Bind an executable (its logical and real location) and, for a script, its interpreter."""
     _add_tree(path, needs, home)
     real = os.path.realpath(path)
     if real != path:
         _add_tree(real, needs, home)
     needs.put_on_path(os.path.dirname(path))
-    interpreter = _shebang(real)
+    interpreter = _shebang(_running_copy(real, verified))
     if interpreter is None or depth > 3:
         return
     program, *arguments = interpreter
@@ -99,7 +104,15 @@ def _add_program(path: str, needs: Needs, home: str, search_path: str | None, de
         program = shutil.which(names[0], path=search_path) or ""
         if not program:
             raise CommandNotFound(f"{path} runs {names[0]!r}, which is not on PATH ({search_path})")
-    _add_program(os.path.abspath(program), needs, home, search_path, depth + 1)
+    _add_program(os.path.abspath(program), needs, home, search_path, verified, depth + 1)
+
+
+def _running_copy(path: str, verified: Mapping[str, str]) -> str:
+    """Where the bytes that run at `path` are: inside a verified path, its staged copy."""
+    for original, staged in verified.items():
+        if path == original or path.startswith(original.rstrip("/") + "/"):
+            return staged + path[len(original):]
+    return path
 
 
 def _add_tree(path: str, needs: Needs, home: str) -> None:

@@ -143,26 +143,40 @@ def test_an_unverified_server_never_starts(test_root, tmp_path: Path, tamper: st
     assert audit["decision"] == "deny" and audit["reason"] == line.removeprefix("mcpbox: ")
 
 
-@pytest.mark.parametrize("shape", ["tree", "file"])
+@pytest.mark.parametrize("shape", ["tree", "file", "executable"])
 def test_rewriting_the_original_after_verification_changes_nothing_that_runs(test_root, tmp_path: Path,
                                                                              shape: str) -> None:
-    """Between the check and the start the original is rewritten: the sandbox still runs the verified bytes."""
+    """Between the check and the start the original is rewritten: the sandbox still runs the verified bytes,
+    started by the interpreter the verified copy names (an executable's shebang is read from the copy)."""
+    command = [PYTHON]
     if shape == "tree":
         artifact, bundle = signed_tree(test_root, tmp_path / "weather", TREE)
         server = artifact / "server.py"
         rewrites = {str(artifact / "build.py"): "NAME = 'rewritten'\n",
                     str(artifact / "sitecustomize.py"): "raise SystemExit('injected code ran')\n"}
         expected = ("signed-build", "build.py server.py")
-    else:
+    elif shape == "file":
         artifact, bundle = signed_file(test_root, tmp_path, SINGLE)
         server = artifact
         rewrites = {str(server): SERVER.replace("from build import NAME", "NAME = 'rewritten'")}
         expected = ("signed-file", "server.py")
+    else:  # only the copy's interpreter, outside /usr, is bound: the rewritten shebang's would not start it
+        interpreter = tmp_path / "interpreter" / "bin" / "python"
+        interpreter.parent.mkdir(parents=True)
+        interpreter.write_text(f'#!/bin/sh\nexec {PYTHON} "$@"\n')
+        interpreter.chmod(0o755)
+        (tmp_path / "app").mkdir()
+        artifact, bundle = signed_file(test_root, tmp_path / "app", f"#!{interpreter}\n".encode() + SINGLE)
+        artifact.chmod(0o755)
+        server = artifact
+        rewrites = {str(server): f"#!{PYTHON}\n" + SERVER.replace("from build import NAME", "NAME = 'rewritten'")}
+        expected = ("signed-file", "server.py")
+        command = []
     profile = profile_for(test_root, tmp_path, artifact, bundle)
     racer = tmp_path / "racer.py"
     racer.write_text(RACER.format(rewrites=rewrites))
     result = mcpbox([], INITIALIZE, command=[sys.executable, str(racer), "run", "--profile", str(profile), "--",
-                                             PYTHON, str(server)])
+                                             *command, str(server)])
     assert result.returncode == 0, result.stderr
     assert server_info(result.stdout) == expected
     assert "rewritten" in Path(next(iter(rewrites))).read_text(), "the original was rewritten before the start"
