@@ -7,6 +7,7 @@ tell which bytes ran in the sandbox.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import minting
+import tuf_repo
 from trustkit import MCPBOX, ME, ROOT, audit_lines, signed_file, signed_tree, verify_fields, write_profile
 from trustkit import test_root  # noqa: F401 (fixture)
 
@@ -215,6 +217,52 @@ def test_trust_update_without_network_fails_in_one_line(tmp_path: Path) -> None:
                                     "https://tuf-repo-cdn.sigstore.dev: ")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "verification keeps using " in result.stderr
+
+
+UPDATER = """\
+import sys
+from mcpbox.trust import root
+root.TUF_URL = {url!r}  # the suite's own repository instead of Sigstore's public one
+from mcpbox import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_trust_update_keeps_the_root_its_tuf_repository_signs_and_profiles_then_use_it(test_root,
+                                                                                      tmp_path: Path) -> None:
+    """The suite's root published through a TUF repository on loopback: `trust update` fetches it with
+    sigstore's TUF client and keeps it, a profile without `trusted_root` then verifies against it, and a
+    repository serving other bytes than it signed changes nothing."""
+    server, bundle = signed_file(test_root, tmp_path, SINGLE)
+    plain = profile_for(test_root, tmp_path, server, bundle, trusted_root=None)
+    assert mcpbox(["verify", "--profile", str(plain)]).returncode == 1, "the pinned public root must not verify it"
+    published = test_root.path.read_bytes()
+    repository = tuf_repo.Repository(tmp_path / "repository", published)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+    kept = Path(os.environ["XDG_CONFIG_HOME"]) / "mcpbox" / "trust" / "trusted_root.json"
+    with repository.serving() as url:
+        repository.trust(tmp_path / "data", url)
+        updater = tmp_path / "updater.py"
+        updater.write_text(UPDATER.format(url=url))
+        update = [sys.executable, str(updater), "trust", "update"]
+        first = mcpbox([], command=update, env=env)
+        assert first.returncode == 0, first.stderr
+        digest = hashlib.sha256(published).hexdigest()
+        assert first.stdout == f"trust root updated from {url}: {kept} (sha256 {digest})\n"
+        assert kept.read_bytes() == published and kept.stat().st_mode & 0o777 == 0o600
+        assert mcpbox([], command=update, env=env).stdout == f"the trust root is up to date: {kept}\n"
+        assert b": " in published
+        repository.tamper(b" " + published.replace(b": ", b":", 1))  # the same JSON and length, other bytes: only
+        # the digest in the signed targets metadata tells them apart
+        fresh_download = {**env, "XDG_CACHE_HOME": str(tmp_path / "other-cache")}  # not the good copy TUF kept
+        tampered = mcpbox([], command=update, env=fresh_download)
+    assert tampered.returncode == 1, tampered.stderr
+    assert tampered.stderr.startswith(f"mcpbox: cannot refresh the Sigstore trust root from {url}: Observed hash ")
+    assert tampered.stderr.endswith(f"; verification keeps using {kept}\n")
+    assert kept.read_bytes() == published
+    verified = mcpbox(["verify", "--profile", str(plain)])
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith(f"verified: {server} (a file)")
 
 
 HEAVY = ("sigstore", "cryptography", "hashlib", "_hashlib", "mcpbox.trust.signature", "mcpbox.trust.store")
