@@ -33,7 +33,11 @@ def run(profile_name: str, command: list[str]) -> int:
         starting = start_sandbox(profile, argv, bwrap, cgroup_name)
     else:
         starting = _start_verified(profile, argv, bwrap, cgroup_name)
-    _become_subreaper()
+    try:
+        _become_subreaper()
+    except BaseException:
+        starting.abandon()
+        raise
     sandbox = starting.release()
     try:  # while the server boots: what only the relay needs
         from mcpbox.relay.pump import Pump
@@ -120,6 +124,7 @@ def _start_verified(profile: profiles.Profile, argv: list[str], bwrap: str, cgro
         if confirmed is not None:
             return starting
         starting.abandon()
+        cgroup_name += "-2"  # the dropped sandbox's group may still be draining
     result = verify.afresh(profile.verify, profile.audit.path)
     return start_sandbox(profile, argv, bwrap, cgroup_name, [layout.Bind(result.staged, result.artifact)])
 

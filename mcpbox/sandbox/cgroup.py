@@ -139,8 +139,8 @@ def _rejoin_and_sweep(parents: list[str]) -> None:
         except OSError:
             continue
         for name in names:
-            pid = name.removeprefix("mcpbox-")
-            if pid != name and pid.isdigit() and not _alive(int(pid)):
+            pid = name.removeprefix("mcpbox-").split("-")[0]  # mcpbox-PID, or mcpbox-PID-N for a retry
+            if name.startswith("mcpbox-") and pid.isdigit() and not _alive(int(pid)):
                 try:
                     os.rmdir(os.path.join(parent, name))  # fails, harmlessly, if it still holds a process
                 except OSError:

@@ -63,11 +63,12 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
             process_group=0,
             preexec_fn=_become(user, _untraversable(layout, user), limits) if user.fresh else None,
         )
-    except OSError as error:
+    except (OSError, subprocess.SubprocessError) as error:  # the latter: the pre-exec hand-over failed
         for fd in (info_read, block_write):
             os.close(fd)
         cgroups.remove()
-        raise SandboxError(f"cannot start bwrap ({bwrap}): {error.strerror}; run 'mcpbox doctor'") from None
+        reason = error.strerror if isinstance(error, OSError) else str(error)
+        raise SandboxError(f"cannot start bwrap ({bwrap}): {reason}; run 'mcpbox doctor'") from None
     finally:
         for fd in (seccomp_fd, info_write, block_read, *file_fds):
             os.close(fd)
@@ -110,7 +111,7 @@ class Starting:
             os.write(self.block_fd, b"go")
         except BaseException:
             if process.poll() is None:
-                process.kill()
+                _kill_group(process)
                 process.wait()
             self.joining.join()
             self.cgroups.remove()
@@ -123,23 +124,30 @@ class Starting:
     def abandon(self) -> None:
         """Stop bwrap before the server ever ran, and remove what was made for it. The block fd is closed only
         after bwrap is gone: bwrap takes its end of file as the release."""
-        self.joining.join()
-        stop(self.process, self.cgroups)
-        os.close(self.info_fd)
-        os.close(self.block_fd)
+        try:
+            _kill_group(self.process)
+            self.joining.join()
+            stop(self.process, self.cgroups)
+        finally:
+            os.close(self.info_fd)
+            os.close(self.block_fd)
 
 
 def stop(process: subprocess.Popen[bytes], cgroups: Cgroups) -> None:
     """End a sandbox that no relay took over, and remove its cgroups."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # bwrap leads a group of its own (process_group=0)
-    except ProcessLookupError:
-        pass
+    _kill_group(process)
     process.wait()
     for stream in (process.stdin, process.stdout, process.stderr):
         if stream is not None:
             stream.close()
     cgroups.remove()
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # bwrap leads a group of its own (process_group=0)
+    except ProcessLookupError:
+        pass
 
 
 def _memfd(name: str, content: bytes) -> int:

@@ -1,4 +1,4 @@
-"""Verify before anything starts, and serve an unchanged, verified artifact from a cache in a few ms.
+"""Verify before the server runs, and serve an unchanged, verified artifact from a cache in a few ms.
 
 A launch whose artifact, bundle, policy, trust root and deciding code are all
 as they were at the last successful verification reuses it. The cache entry
@@ -75,7 +75,8 @@ class Earlier(NamedTuple):
 
 
 def earlier(verify: Verify) -> Earlier | None:
-    """The entry of the last successful verification with this policy, paths and code, if there is one.
+    """The entry of the last successful verification with this policy, paths and code, if there is one and
+    its copy is intact.
 
     The entry is marshal data (builtin, and cheaper to load than JSON): the result's fields but `cached`, the
     watched paths and their fingerprints. The cache serves only entries of this user that no one else can
@@ -86,16 +87,19 @@ def earlier(verify: Verify) -> Earlier | None:
         return None
     try:
         fields, paths, fingerprints = marshal.loads(value)
-        return Earlier(Verified(*fields, cached=True), bundle, paths, fingerprints)
-    except (ValueError, EOFError, TypeError):
+        result = Verified(*fields, cached=True)
+        if result.artifact != artifact or not isinstance(result.staged, str) or not _intact(result.staged):  # the copy bwrap is about to bind
+            return None
+    except (ValueError, EOFError, TypeError):  # a malformed entry, down to a path holding a NUL
         return None
+    return Earlier(result, bundle, paths, fingerprints)
 
 
 def served(found: Earlier, audit_path: str | None) -> Verified | None:
     """The earlier verification, audited, if the code, the bundle, the root and every watched path are as
-    they were and its copy is intact; None when something changed and the artifact must be verified afresh."""
+    they were; None when something changed and the artifact must be verified afresh."""
     try:
-        holds = _unchanged(found.paths, found.fingerprints) and _intact(found.result.staged)
+        holds = _unchanged(found.paths, found.fingerprints)
     except (ValueError, TypeError):  # a malformed entry, down to a path holding a NUL
         holds = False
     if not holds:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,21 @@ def test_a_signed_file_starts(test_root, tmp_path: Path) -> None:
     assert server_info(result.stdout)[0] == "signed-file"
 
 
+WATCHED = """\
+import sys
+from mcpbox.sandbox import spawn
+abandon = spawn.Starting.abandon
+
+def told(self):
+    sys.stderr.write("dropped a sandbox\\n")
+    abandon(self)
+
+spawn.Starting.abandon = told
+from mcpbox import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
 def test_an_original_changed_since_its_cached_verification_is_verified_again(test_root, tmp_path: Path) -> None:
     """The sandbox started from the cached verification is dropped before its server runs: each build that
     runs appends its name to a trace the profile lets it write, and only the new build's name appears."""
@@ -104,20 +120,40 @@ def test_an_original_changed_since_its_cached_verification_is_verified_again(tes
     tree, bundle = signed_tree(test_root, tmp_path / "weather", {**TREE, "server.py": traced.encode()})
     profile = write_profile(tmp_path / "signed.toml", verify_fields(test_root, tree, bundle),
                             sandbox={"read_write": [str(trace)]})
-    run = ["run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")]
-    first = mcpbox(run, INITIALIZE)
+    watched = tmp_path / "watched.py"
+    watched.write_text(WATCHED)
+    run = [sys.executable, str(watched), "run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")]
+    first = mcpbox([], INITIALIZE, command=run)
     assert server_info(first.stdout)[0] == "signed-build", first.stdout + first.stderr
     signed_tree(test_root, tree, {"server.py": traced.encode(), "build.py": b"NAME = 'second-build'\n"})
-    second = mcpbox(run, INITIALIZE)
+    second = mcpbox([], INITIALIZE, command=run)
     assert second.returncode == 0, second.stderr
+    assert second.stderr == "dropped a sandbox\n", "started from the cached verification, then dropped"
     assert server_info(second.stdout)[0] == "second-build"
     (tree / "build.py").write_text("NAME = 'tampered'\n")
-    third = mcpbox(run, INITIALIZE)
+    third = mcpbox([], INITIALIZE, command=run)
     assert third.returncode == 124 and third.stdout == ""
+    assert third.stderr.startswith("dropped a sandbox\nmcpbox: ")
     assert "build.py differs from what was signed" in third.stderr
     assert sorted(name[:-8] for name in os.listdir(trace)) == ["second-build", "signed-build"]
     decisions = [(line["decision"], line.get("cached")) for line in audit_lines("verify")]
     assert decisions == [("allow", False), ("allow", False), ("deny", None)]
+
+
+def test_a_cached_verification_whose_copy_is_gone_is_verified_again(test_root, tmp_path: Path) -> None:
+    """Clearing the store (as the README allows) costs one fresh verification, not a broken launch."""
+    tree, bundle = signed_tree(test_root, tmp_path / "weather", TREE)
+    profile = profile_for(test_root, tmp_path, tree, bundle)
+    run = ["run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")]
+    assert mcpbox(run, INITIALIZE).returncode == 0
+    store = Path(os.environ["XDG_CACHE_HOME"]) / "mcpbox" / "store"
+    for directory, _, _ in os.walk(store):
+        os.chmod(directory, 0o700)
+    shutil.rmtree(store)
+    again = mcpbox(run, INITIALIZE)
+    assert again.returncode == 0, again.stderr
+    assert server_info(again.stdout)[0] == "signed-build"
+    assert [line["cached"] for line in audit_lines("verify")] == [False, False]
 
 
 @pytest.mark.parametrize("tamper", ["changed", "injected", "wrong signer"])
