@@ -43,7 +43,7 @@ import sys
 from pathlib import Path
 from mcpbox.trust import verify
 
-verified = verify.afresh
+verified = verify.{check}
 
 def then_rewrite(*args, **kwargs):
     """The attacker's move, right after the check: rewrite the original and inject a file."""
@@ -53,7 +53,7 @@ def then_rewrite(*args, **kwargs):
     return result
 
 REWRITES = {rewrites!r}
-verify.afresh = then_rewrite
+verify.{check} = then_rewrite
 from mcpbox import cli
 sys.exit(cli.main(sys.argv[1:]))
 '''
@@ -181,11 +181,13 @@ def test_an_unverified_server_never_starts(test_root, tmp_path: Path, tamper: st
     assert audit["decision"] == "deny" and audit["reason"] == line.removeprefix("mcpbox: ")
 
 
-@pytest.mark.parametrize("shape", ["tree", "file", "executable"])
+@pytest.mark.parametrize(("shape", "check"), [("tree", "afresh"), ("file", "afresh"), ("executable", "afresh"),
+                                              ("tree", "served"), ("executable", "served")])
 def test_rewriting_the_original_after_verification_changes_nothing_that_runs(test_root, tmp_path: Path,
-                                                                             shape: str) -> None:
-    """Between the check and the start the original is rewritten: the sandbox still runs the verified bytes,
-    started by the interpreter the verified copy names (an executable's shebang is read from the copy)."""
+                                                                             shape: str, check: str) -> None:
+    """Between the check (a new verification, or the cached one confirmed) and the start the original is
+    rewritten: the sandbox still runs the verified bytes, started by the interpreter the verified copy names
+    (an executable's shebang is read from the copy)."""
     command = [PYTHON]
     if shape == "tree":
         artifact, bundle = signed_tree(test_root, tmp_path / "weather", TREE)
@@ -212,12 +214,15 @@ def test_rewriting_the_original_after_verification_changes_nothing_that_runs(tes
         command = []
     profile = profile_for(test_root, tmp_path, artifact, bundle)
     racer = tmp_path / "racer.py"
-    racer.write_text(RACER.format(rewrites=rewrites))
-    result = mcpbox([], INITIALIZE, command=[sys.executable, str(racer), "run", "--profile", str(profile), "--",
-                                             *command, str(server)])
+    racer.write_text(RACER.format(rewrites=rewrites, check=check))
+    run = ["run", "--profile", str(profile), "--", *command, str(server)]
+    if check == "served":
+        assert mcpbox(run, INITIALIZE).returncode == 0  # the verification the racing launch finds cached
+    result = mcpbox([], INITIALIZE, command=[sys.executable, str(racer), *run])
     assert result.returncode == 0, result.stderr
     assert server_info(result.stdout) == expected
     assert "rewritten" in Path(next(iter(rewrites))).read_text(), "the original was rewritten before the start"
+    assert audit_lines("verify")[-1]["cached"] == (check == "served")
 
 
 def test_mcpbox_verify_prints_signer_log_time_and_digest(test_root, tmp_path: Path) -> None:
