@@ -1,7 +1,9 @@
-"""The audit log: one JSON line per decision, written with os.write (no buffer a crash could lose).
+"""The audit log: one JSON line per decision, written with os.write (no stdio buffer).
 
-The relay's lines are written right after the messages they decide on are sent,
-in one write per read, so a message never waits for its own audit line.
+The relay's lines are held only until the messages they decide on are sent,
+then written in one write per read, so a message never waits for its own
+audit line. A field given as a `functools.partial` (an argument hash) is
+worked out then too.
 
 Lines go to `[audit] path` or `~/.local/state/mcpbox/audit.jsonl`. The file is
 rotated by size (`audit.jsonl.1`, `.2`, ...), created private to the user, and
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from functools import lru_cache, partial
 from typing import Any
 
 from mcpbox import paths
@@ -24,16 +26,6 @@ KEEP = 3
 
 def default_path() -> str:
     return os.path.join(paths.state_dir(), "audit.jsonl")
-
-
-class Later:
-    """A field worked out only when its line is written (an argument hash, after the message has gone)."""
-
-    __slots__ = ("function", "value")
-
-    def __init__(self, function: Callable[[Any], Any], value: Any) -> None:
-        self.function = function
-        self.value = value
 
 
 class AuditLog:
@@ -103,15 +95,16 @@ class AuditLog:
 
 
 def _field(value: Any) -> Any:
-    return value.function(value.value) if isinstance(value, Later) else str(value)
+    return value() if isinstance(value, partial) else str(value)
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), default=_field).encode
-_second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
+@lru_cache(maxsize=1)
+def _whole_second(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 def _format(seconds: float) -> str:
-    whole = int(seconds)
-    if whole != _second[0]:
-        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-    return f"{_second[1]}.{int(seconds % 1 * 1000):03d}Z"
+    return f"{_whole_second(int(seconds))}.{int(seconds % 1 * 1000):03d}Z"

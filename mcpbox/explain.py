@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mcpbox import paths
 from mcpbox.profile import Catalog, LoadedProfile, Profile, Tools, expand_path, find, load
+from mcpbox.trust import root as trust_root
 
 
 def describe(loaded: LoadedProfile) -> list[str]:
@@ -61,7 +62,7 @@ def _signature(p: Profile) -> str:
             signer += f" built by workflow {verify.workflow}"
         if verify.ref:
             signer += f" from a ref matching {verify.ref}"
-    root = verify.trusted_root or "the pinned Sigstore public-good root"
+    root = verify.trusted_root or f"the Sigstore public-good root ({trust_root.path_for(None)})"
     return (f"{verify.artifact} must be signed ({verify.bundle}) by {signer}, issuer {verify.issuer}, "
             f"checked offline against {root}; what runs is the verified copy")
 

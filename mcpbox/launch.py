@@ -1,9 +1,9 @@
 """`mcpbox run`: profile -> command -> sandbox -> relay -> the server's exit status.
 
 Ordered for start-up time: only what spawning needs runs before bwrap starts
-(the profile, the seccomp filter and an earlier verification come from
-content-keyed caches); that verification is confirmed while bwrap builds the
-sandbox, and the relay and the watchdog are set up while the server boots.
+(the profile and the seccomp filter come from content-keyed caches, an earlier
+verification from a cache entry that is confirmed by lstat while bwrap builds
+the sandbox); the relay and the watchdog are set up while the server boots.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def run(profile_name: str, command: list[str]) -> int:
     if profile.verify is None:
         starting = start_sandbox(profile, argv, bwrap, cgroup_name)
     else:
-        starting = _start_verified(profile, argv, bwrap, cgroup_name)
+        starting = _start_verified(profile, profile.verify, argv, bwrap, cgroup_name)
     try:
         _become_subreaper()
     except BaseException:
@@ -103,7 +103,8 @@ def reset_pins(profile_name: str, command: list[str]) -> int:
     return 0
 
 
-def _start_verified(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str) -> spawn.Starting:
+def _start_verified(profile: profiles.Profile, signed: profiles.Verify, argv: list[str], bwrap: str,
+                    cgroup_name: str) -> spawn.Starting:
     """[verify]: the staged copy its publisher signed, bound read-only at the original path, is what runs.
 
     bwrap holds the server until its release, so an earlier verification is checked while bwrap builds the
@@ -111,22 +112,21 @@ def _start_verified(profile: profiles.Profile, argv: list[str], bwrap: str, cgro
     afresh before a new one starts."""
     from mcpbox.trust import verify
 
-    assert profile.verify is not None
-    found = verify.earlier(profile.verify)
+    def start(result: verify.Verified, name: str) -> spawn.Starting:
+        return start_sandbox(profile, argv, bwrap, name, [layout.Bind(result.staged, result.artifact)])
+
+    found = verify.earlier(signed)
     if found is not None:
-        starting = start_sandbox(profile, argv, bwrap, cgroup_name, [layout.Bind(found.result.staged,
-                                                                                found.result.artifact)])
+        starting = start(found.result, cgroup_name)
         try:
-            confirmed = verify.served(found, profile.audit.path)
+            if verify.served(found, profile.audit.path) is not None:
+                return starting
         except BaseException:
             starting.abandon()
             raise
-        if confirmed is not None:
-            return starting
         starting.abandon()
         cgroup_name += "-2"  # the dropped sandbox's group may still be draining
-    result = verify.afresh(profile.verify, profile.audit.path)
-    return start_sandbox(profile, argv, bwrap, cgroup_name, [layout.Bind(result.staged, result.artifact)])
+    return start(verify.afresh(signed, profile.audit.path), cgroup_name)
 
 
 def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str,

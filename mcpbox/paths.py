@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 
 
+def within(path: str, top: str) -> bool:
+    """`path` is `top` or below it (both absolute and normalized; `/` holds every path)."""
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
 def _xdg(variable: str, fallback: str) -> str:
     value = os.environ.get(variable, "")
     return value if os.path.isabs(value) else os.path.join(os.path.expanduser("~"), fallback)

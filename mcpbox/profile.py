@@ -150,7 +150,7 @@ def parse(raw: bytes, origin: str) -> Profile:
     if cached is not None:
         try:
             return _build(Profile, marshal.loads(cached))
-        except (ValueError, TypeError, KeyError, EOFError):
+        except (ValueError, TypeError, EOFError):
             pass
     profile = _validate(raw, origin)
     cache.write("profiles", entry_key, marshal.dumps(_plain(profile)))
@@ -290,24 +290,22 @@ def _plain(value: Any) -> Any:
 
 
 def _build(kind: Any, data: Any) -> Any:
-    """Rebuild validated, cached data into the schema's NamedTuples (no validation)."""
+    """Rebuild validated, cached data into the schema's NamedTuples (no validation). Only tables need it:
+    marshal gives back every other value (strings, numbers, tuples and dicts of strings) as it was dumped."""
+    if data is None:
+        return None
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
     if _is_table(kind):  # cached as a plain tuple, in field order
         return kind(*(_build(hint, value) for hint, value in zip(kind.__annotations__.values(), data, strict=True)))
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        if data is None:
-            return None
-        return _build(next(a for a in typing.get_args(kind) if a is not type(None)), data)
-    if origin is tuple:
-        return tuple(_build(typing.get_args(kind)[0], item) for item in data)
-    if origin is dict:
-        value_kind = typing.get_args(kind)[1]
-        return {str(k): _build(value_kind, v) for k, v in data.items()}
     return data
 
 
 def expand_path(entry: str, cwd: str) -> str:
     """A profile path as the host sees it: '~' expanded, '.' the start directory, normalized."""
-    if entry == ".":
-        return cwd
-    return os.path.normpath(os.path.expanduser(entry))
+    return cwd if entry == "." else expand(entry)
+
+
+def expand(path: str) -> str:
+    """An absolute or '~' profile path as the host sees it."""
+    return os.path.normpath(os.path.expanduser(path))

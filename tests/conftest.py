@@ -81,3 +81,9 @@ def audit_lines(path: Path) -> list[dict[str, Any]]:
 def dump(model: Any) -> Any:
     """A result as the SDK client got it, as plain JSON data (unset fields left out)."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def held_bytes(framer: Any) -> int:
+    """What a relay LineFramer holds in memory: the incomplete line, or the head of a line being skipped."""
+    skipped = framer._skipped
+    return framer.pending() + (len(skipped.head) if skipped is not None else 0)

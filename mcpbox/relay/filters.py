@@ -59,6 +59,10 @@ def _led_search(data: Any, lead: Any, pattern: re.Pattern[Any]) -> bool:
     return at >= 0 and pattern.search(data, at) is not None
 
 
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 def needle_search(needles: Iterable[str]) -> Callable[[Any], bool]:
     """`any(needle in data ...)` for str data, or bytes holding their UTF-8, at close to memchr speed.
 
@@ -75,18 +79,14 @@ def needle_search(needles: Iterable[str]) -> Callable[[Any], bool]:
         groups.setdefault(needle[pick], []).append((needle[:pick], needle[pick + 1:]))
 
     checks: dict[type, list[tuple[Any, re.Pattern[Any]]]] = {str: [], bytes: []}
-    for lead, parts in groups.items():
-        for kind in (str, bytes):
-            def form(text: str, kind: type = kind) -> Any:
-                return text if kind is str else text.encode("utf-8", "surrogatepass")
-            ahead, behind, open_, close = (("(?=", "(?<=", "(?:", ")") if kind is str
-                                           else (b"(?=", b"(?<=", b"(?:", b")"))
-            tails = [(behind + re.escape(form(before + lead)) + close if before else form(""))
-                     + (ahead + re.escape(form(after)) + close if after else form("")) for before, after in parts]
-            pattern = re.escape(form(lead)) + (open_ + form("|").join(tails) + close if all(tails) else form(""))
-            checks[kind].append((form(lead), re.compile(pattern, re.S)))
-    short = {str: re.compile("|".join(map(re.escape, wanted))),
-             bytes: re.compile(b"|".join(re.escape(needle.encode("utf-8", "surrogatepass")) for needle in wanted))}
+    for lead, parts in groups.items():  # re.escape leaves non-ASCII alone: a str pattern's UTF-8 is the bytes one
+        tails = [(f"(?<={re.escape(before + lead)})" if before else "") + (f"(?={re.escape(after)})" if after else "")
+                 for before, after in parts]
+        pattern = re.escape(lead) + (f"(?:{'|'.join(tails)})" if all(tails) else "")
+        checks[str].append((lead, re.compile(pattern, re.S)))
+        checks[bytes].append((_utf8(lead), re.compile(_utf8(pattern), re.S)))
+    alternation = "|".join(map(re.escape, wanted))
+    short = {str: re.compile(alternation), bytes: re.compile(_utf8(alternation))}
 
     def search(data: Any) -> bool:
         kind = str if isinstance(data, str) else bytes
@@ -120,9 +120,9 @@ MIN_SECRET_LENGTH = 6
 JSON_ESCAPABLE = re.compile(r'["\\/\x00-\x1f]')  # a JSON writer may spell these with a \ escape other than \u
 
 
-def _literal_part(text: str) -> bytes:
+def _literal_part(text: str) -> str:
     """The longest piece of `text` every JSON writer leaves literal (any other spelling uses \\u)."""
-    return max(JSON_ESCAPABLE.split(text), key=len).encode()
+    return max(JSON_ESCAPABLE.split(text), key=len)
 
 
 def says_secret(name: str) -> bool:
@@ -141,10 +141,10 @@ class Redactor:
         patterns = list(TOKEN_PATTERNS) if builtin else []
         patterns += [("pattern", "", expression) for expression in extra]
         self._patterns = [(label, prefix, re.compile(expression, re.S)) for label, prefix, expression in patterns]
-        self._raw_needles = [_literal_part(value) for _, value in self._secrets] + [
+        needles = [_literal_part(value) for _, value in self._secrets] + [
             _literal_part(prefix) for _, prefix, _ in self._patterns if prefix]
-        self._always_walk = any(not prefix for _, prefix, _ in self._patterns) or not all(self._raw_needles)
-        self._has_needle = needle_search([needle.decode() for needle in self._raw_needles])
+        self._always_walk = any(not prefix for _, prefix, _ in self._patterns) or not all(needles)
+        self._has_needle = needle_search(needles)
 
     def may_apply(self, raw: bytes) -> bool:
         """False only when no string in the JSON `raw` holds a secret or token, unless a \\u escape spells
@@ -198,9 +198,11 @@ def fingerprints(definition: dict[str, Any], fields: Iterable[str]) -> dict[str,
     return {field: _digest(definition[field]) for field in fields if field in definition}
 
 
+_PIN_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _digest(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return hashlib.sha256(_utf8(_PIN_JSON(value))).hexdigest()[:32]
 
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

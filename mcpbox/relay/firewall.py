@@ -14,9 +14,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
-from mcpbox.audit import AuditLog, Later
+from mcpbox.audit import AuditLog
+from mcpbox.paths import within
 from mcpbox.profile import Profile
 from mcpbox.relay import filters, jsonrpc
 from mcpbox.relay.framing import LineFramer, Oversize
@@ -37,6 +39,7 @@ LISTS = {  # method -> (result key, item kind, field naming the item, pinned fie
     "resources/list": ("resources", "resource", "uri", None),
     "resources/templates/list": ("resourceTemplates", "template", "uriTemplate", TEMPLATE_FIELDS),
 }
+URI_KINDS = ("resource", "template")  # judged by the resource globs, named by a URI that stays exact
 
 
 ENVELOPE_RULE = "a secret or an invisible character in its id or method"
@@ -66,9 +69,10 @@ class Firewall:
         limit = profile.limits.message_mb * 1024 * 1024
         self.client_frames = LineFramer(limit)
         self.server_frames = LineFramer(limit)
-        self.tools = NameRule(profile.tools.allow, profile.tools.deny)
-        self.prompts = NameRule(profile.prompts.allow, profile.prompts.deny)
         self.resources = NameRule(profile.resources.allow, profile.resources.deny, paths=True)
+        self.rules = {"tool": NameRule(profile.tools.allow, profile.tools.deny),
+                      "prompt": NameRule(profile.prompts.allow, profile.prompts.deny),
+                      "resource": self.resources, "template": self.resources}
         self.rates = RateLimiter(profile.tools.rate)
         self.redact = filters.Redactor(secrets, profile.redact.builtin, profile.redact.patterns)
         self.clean_result = filters.result_cleaner(profile.redact.keep_ansi)
@@ -196,7 +200,7 @@ class Firewall:
             name = params.get("name")
             if not isinstance(name, str) or not self._visible("tool", name):
                 return name, self._deny(request_id, name, method, f"Unknown tool: {name}",
-                                        self._hiding_rule("tool", self.tools, name))
+                                        self._hiding_rule("tool", name))
             problem = argument_problem(name, params.get("arguments", {}),
                                        self.profile.tools.arguments.get(name, {}), self.home)
             if problem:
@@ -210,23 +214,23 @@ class Firewall:
             name = params.get("name")
             if not isinstance(name, str) or not self._visible("prompt", name):
                 return name, self._deny(request_id, name, method, f"Unknown prompt: {name}",
-                                        self._hiding_rule("prompt", self.prompts, name))
+                                        self._hiding_rule("prompt", name))
             return name, None
         if method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
             uri = params.get("uri")
             if not isinstance(uri, str) or not self.resources.allows(uri):
                 return uri, self._deny(request_id, uri, method, f"Unknown resource: {uri}",
-                                       self._hiding_rule("resource", self.resources, str(uri)))
+                                       self._hiding_rule("resource", str(uri)))
             return uri, None
         if method == "completion/complete":
             ref = params.get("ref") if isinstance(params.get("ref"), dict) else {}
             name, uri = ref.get("name"), ref.get("uri")
             if ref.get("type") == "ref/prompt" and not self._visible("prompt", str(name)):
                 return name, self._deny(request_id, name, method, f"Unknown prompt: {name}",
-                                        self._hiding_rule("prompt", self.prompts, name))
+                                        self._hiding_rule("prompt", name))
             if ref.get("type") == "ref/resource" and not self.resources.allows(str(uri)):
                 return uri, self._deny(request_id, uri, method, f"Unknown resource: {uri}",
-                                       self._hiding_rule("resource", self.resources, str(uri)))
+                                       self._hiding_rule("resource", str(uri)))
         return None, None
 
     def _narrow_client_capabilities(self, method: str | None, params: dict[str, Any]) -> bool:
@@ -279,7 +283,7 @@ class Firewall:
             uri = root.get("uri") if isinstance(root, dict) else None
             if isinstance(uri, str) and uri.startswith("file://"):
                 path = normalize_path(uri, self.home)
-                if any(path == granted or path.startswith(granted + "/") for granted in self.granted):
+                if any(within(path, granted) for granted in self.granted):
                     kept.append(root)
         return kept
 
@@ -353,7 +357,8 @@ class Firewall:
                                                   f"mcpbox: the profile does not allow {asks}") + b"\n")
             self._audit("server", method, message.id, None, "deny", f"client.{asks}", len(message.raw))
             return None
-        refusal = self._pending_refusal(message.id_key, self.from_server_pending)
+        key = message.id_key
+        refusal = self._pending_refusal(key, self.from_server_pending)
         if refusal:
             output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: {refusal}") + b"\n")
             self._audit("server", method, message.id, None, "deny", refusal, len(message.raw))
@@ -363,7 +368,7 @@ class Firewall:
             output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: refused, {ENVELOPE_RULE}") + b"\n")
             self._refuse_envelope(message)
             return None
-        self.from_server_pending[message.id_key] = method
+        self.from_server_pending[key] = method
         return cleaned
 
     def _server_response(self, message: Message) -> bytes | None:
@@ -427,16 +432,14 @@ class Firewall:
         return {**result, key: kept}
 
     def _listed(self, kind: str, name: str) -> bool:
-        if kind == "tool":
-            return self.tools.allows(name) and filters.clean_definition_text(name) == name
-        if kind == "prompt":
-            return self.prompts.allows(name) and filters.clean_definition_text(name) == name
-        return self.resources.allows(name)
+        """Allowed by its list, and a tool's or prompt's name free of invisible characters (a URI or URI
+        template is matched by the resource globs only)."""
+        return self.rules[kind].allows(name) and (kind in URI_KINDS or filters.clean_definition_text(name) == name)
 
     def _pin_changed(self, kind: str, name: str, item: dict[str, Any], fields: tuple[str, ...]) -> bool:
         verdict = self.pins.check(kind, name, filters.fingerprints(item, fields))
         if verdict in (NEW, SAME):
-            return (kind, name) in self.changed
+            return False  # hidden anyway at the end of the list if an earlier one changed it
         if (kind, name) not in self.changed:
             self.changed.add((kind, name))
             what = ", ".join(verdict)
@@ -486,15 +489,15 @@ class Firewall:
 
     # -- shared -----------------------------------------------------------------
 
-    def _hiding_rule(self, kind: str, rule: NameRule, name: Any) -> str:
+    def _hiding_rule(self, kind: str, name: Any) -> str:
         """The rule an audit line names for a hidden item."""
         if not isinstance(name, str):
             return f"{kind} name missing"
         if (kind, name) in self.changed:
             return "pinned definition changed"
-        if filters.clean_definition_text(name) != name:
+        if kind not in URI_KINDS and filters.clean_definition_text(name) != name:
             return "invisible characters in the name"
-        return f"{kind}s.{rule.refusing_list(name)}"
+        return f"{kind}s.{self.rules[kind].refusing_list(name)}"
 
     @staticmethod
     def _pending_refusal(key: str, pending: dict[str, Any]) -> str | None:
@@ -538,7 +541,7 @@ class Firewall:
         if duration is not None:
             record["duration_ms"] = round(duration * 1000, 3)
         if arguments is not None:
-            record["arguments"] = Later(self._audited_arguments, arguments)  # worked out after the message went
+            record["arguments"] = partial(self._audited_arguments, arguments)  # worked out after the message went
         self.audit.write(**record)
 
     def _refuse_envelope(self, message: Message) -> None:

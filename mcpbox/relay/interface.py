@@ -32,4 +32,3 @@ class Relay(Protocol):
     def sent(self) -> None:
         """The pump has sent the last Output: bookkeeping that need not delay it (audit lines) goes now."""
         ...
-

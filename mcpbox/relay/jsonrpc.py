@@ -33,7 +33,7 @@ class Invalid(Exception):
 class Message:
     """One JSON-RPC message, with the exact bytes it arrived as."""
 
-    __slots__ = ("kind", "body", "raw", "id", "method", "_key")
+    __slots__ = ("kind", "body", "raw", "id", "method")
 
     def __init__(self, kind: str, body: dict[str, Any], raw: bytes) -> None:
         self.kind = kind
@@ -41,7 +41,6 @@ class Message:
         self.raw = raw
         self.id = body.get("id")
         self.method: str | None = body.get("method")
-        self._key: str | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -50,9 +49,7 @@ class Message:
 
     @property
     def id_key(self) -> str:
-        if self._key is None:
-            self._key = id_key(self.id)
-        return self._key
+        return id_key(self.id)
 
 
 def id_key(value: Any) -> str:

@@ -42,7 +42,7 @@ class PinStore:
         """NEW or SAME, or the fields whose fingerprint differs from the pinned one."""
         key = f"{kind}:{name}"
         known = self._pins.get(key)
-        if not isinstance(known, dict):
+        if known is None:
             self._pins[key] = digests
             self._dirty = True
             return NEW

@@ -47,7 +47,8 @@ class NameRule:
 
 def _uri_forms(uri: str) -> set[str]:
     """The URI as it points, and as it points once percent-decoded: a glob must judge both."""
-    return {normalize_uri(uri), normalize_uri(unquote(uri))}
+    normal = normalize_uri(uri)
+    return {normal, normalize_uri(unquote(uri))} if "%" in uri else {normal}
 
 
 def normalize_uri(uri: str) -> str:

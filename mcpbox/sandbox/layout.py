@@ -6,8 +6,9 @@ the layout can be tested and reasoned about without a process.
 """
 
 import os
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
+from mcpbox.paths import within
 from mcpbox.profile import Profile, expand_path
 from mcpbox.sandbox.limits import MIB
 from mcpbox.sandbox.resolve import Command
@@ -57,24 +58,23 @@ class Layout(NamedTuple):
 
 
 def host_facts(network: bool) -> HostFacts:
-    etc: dict[str, str | None] = {}
-    for name in ETC_ALWAYS + (ETC_NETWORK if network else ()):
-        path = "/etc/" + name
-        if os.path.islink(path):
-            etc[name] = os.readlink(path)
-        elif os.path.exists(path):
-            etc[name] = None
+    etc = _present("/etc/", ETC_ALWAYS + (ETC_NETWORK if network else ()), os.path.exists)
     return HostFacts(os.getcwd(), dict(os.environ), system_dirs(), etc)
 
 
 def system_dirs() -> dict[str, str | None]:
     """/bin, /lib...: symlink target (a merged-/usr host), or None for a real directory; absent ones left out."""
+    return _present("/", SYSTEM_DIRS, os.path.isdir)
+
+
+def _present(parent: str, names: Sequence[str], exists: Callable[[str], bool]) -> dict[str, str | None]:
+    """Each name under `parent` that is a symlink (-> its target) or passes `exists` (-> None)."""
     found: dict[str, str | None] = {}
-    for name in SYSTEM_DIRS:
-        path = "/" + name
+    for name in names:
+        path = parent + name
         if os.path.islink(path):
             found[name] = os.readlink(path)
-        elif os.path.isdir(path):
+        elif exists(path):
             found[name] = None
     return found
 
@@ -123,10 +123,8 @@ def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser
 
 def _verified_over(binds: list[Bind], verified: Sequence[Bind]) -> list[Bind]:
     """Drop every bind at or inside a verified path: from the original, it would hide the verified copy."""
-    def inside(bind: Bind) -> bool:
-        return any(bind.dest == v.dest or bind.dest.startswith(v.dest.rstrip("/") + "/") for v in verified)
-
-    return [b for b in binds if not inside(b)] + [Bind(v.source, v.dest, writable=False) for v in verified]
+    kept = [b for b in binds if not any(within(b.dest, v.dest) for v in verified)]
+    return kept + [Bind(v.source, v.dest, writable=False) for v in verified]
 
 
 def _merge(binds: list[Bind]) -> list[Bind]:
@@ -163,7 +161,7 @@ def _environment(profile: Profile, command: Command, facts: HostFacts, user: San
 
 def _working_directory(binds: list[Bind], cwd: str, home: str) -> str:
     """The host working directory when the profile grants it, else the private home."""
-    granted = any(b.dest == cwd or cwd.startswith(b.dest.rstrip("/") + "/") for b in binds
+    granted = any(within(cwd, b.dest) for b in binds
                   if b.dest not in ("/usr",) and not b.dest.startswith("/etc/"))
     return cwd if granted else home
 

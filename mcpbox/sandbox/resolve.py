@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from mcpbox.errors import CommandNotFound
+from mcpbox.paths import within
 
 SYSTEM_PREFIX = "/usr"
 SECRET_NAMES = frozenset({
@@ -48,7 +49,7 @@ class Command(NamedTuple):
 
 def _is_system(path: str) -> bool:
     """Under /usr, which the sandbox always has (merged /bin and /lib point there)."""
-    return path == SYSTEM_PREFIX or path.startswith(SYSTEM_PREFIX + "/")
+    return within(path, SYSTEM_PREFIX)
 
 
 def find_executable(name: str, search_path: str | None) -> str:
@@ -110,7 +111,7 @@ def _add_program(path: str, needs: Needs, home: str, search_path: str | None, ve
 def _running_copy(path: str, verified: Mapping[str, str]) -> str:
     """Where the bytes that run at `path` are: inside a verified path, its staged copy."""
     for original, staged in verified.items():
-        if path == original or path.startswith(original.rstrip("/") + "/"):
+        if within(path, original):
             return staged + path[len(original):]
     return path
 
@@ -141,7 +142,7 @@ def _add_tree(path: str, needs: Needs, home: str) -> None:
 
 
 def _may_widen(directory: str, home: str) -> bool:
-    if directory in NEVER_WIDEN or directory == home or home.startswith(directory.rstrip("/") + "/"):
+    if directory in NEVER_WIDEN or within(home, directory):
         return False
     try:
         return not (SECRET_NAMES & set(os.listdir(directory)))

@@ -110,11 +110,7 @@ class Starting:
                 rlimit.apply_to(init_pid, self.limits)
             os.write(self.block_fd, b"go")
         except BaseException:
-            if process.poll() is None:
-                _kill_group(process)
-                process.wait()
-            self.joining.join()
-            self.cgroups.remove()
+            self._drop()
             raise
         finally:
             os.close(self.info_fd)
@@ -125,12 +121,15 @@ class Starting:
         """Stop bwrap before the server ever ran, and remove what was made for it. The block fd is closed only
         after bwrap is gone: bwrap takes its end of file as the release."""
         try:
-            _kill_group(self.process)
-            self.joining.join()
-            stop(self.process, self.cgroups)
+            self._drop()
         finally:
             os.close(self.info_fd)
             os.close(self.block_fd)
+
+    def _drop(self) -> None:
+        _kill_group(self.process)  # first: an interrupted wait must not let the block fd close on a live bwrap
+        self.joining.join()
+        stop(self.process, self.cgroups)
 
 
 def stop(process: subprocess.Popen[bytes], cgroups: Cgroups) -> None:
@@ -144,6 +143,8 @@ def stop(process: subprocess.Popen[bytes], cgroups: Cgroups) -> None:
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    if process.returncode is not None:  # reaped: its pid may be someone else's now
+        return
     try:
         os.killpg(process.pid, signal.SIGKILL)  # bwrap leads a group of its own (process_group=0)
     except ProcessLookupError:

@@ -16,6 +16,7 @@ import os
 import stat
 
 from mcpbox import paths
+from mcpbox.profile import expand
 from mcpbox.trust.errors import TrustRootError, TrustUpdateFailed
 
 PINNED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trusted_root.json")
@@ -31,7 +32,7 @@ def updated_path() -> str:
 def path_for(profile_root: str | None) -> str:
     """Which root applies: the profile's own, else a refreshed public-good root, else the pinned one."""
     if profile_root is not None:
-        return os.path.normpath(os.path.expanduser(profile_root))
+        return expand(profile_root)
     refreshed = updated_path()
     return refreshed if os.path.lexists(refreshed) else PINNED
 

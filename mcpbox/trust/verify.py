@@ -78,19 +78,19 @@ def earlier(verify: Verify) -> Earlier | None:
     """The entry of the last successful verification with this policy, paths and code, if there is one and
     its copy is intact.
 
-    The entry is marshal data (builtin, and cheaper to load than JSON): the result's fields but `cached`, the
-    watched paths and their fingerprints. The cache serves only entries of this user that no one else can
+    The entry is marshal data (builtin, and cheaper to load than JSON): the result's fields but the artifact
+    (the key holds it) and `cached`, the watched paths and their fingerprints. The cache serves only entries of this user that no one else can
     change, and a malformed one is a miss."""
     artifact, bundle = _artifact_and_bundle(verify)
-    value = cache.read("verified", _key(verify, artifact, bundle))
+    value = cache.read("verified", _key(verify, artifact, bundle, trust_root.path_for(verify.trusted_root)))
     if value is None:
         return None
     try:
         fields, paths, fingerprints = marshal.loads(value)
-        result = Verified(*fields, cached=True)
-        if result.artifact != artifact or not isinstance(result.staged, str) or not _intact(result.staged):  # the copy bwrap is about to bind
+        result = Verified(artifact, *fields, cached=True)  # the key holds the artifact: not stored again
+        if not isinstance(result.staged, str) or not _intact(result.staged):  # the copy bwrap is about to bind
             return None
-    except (ValueError, EOFError, TypeError):  # a malformed entry, down to a path holding a NUL
+    except (ValueError, EOFError, TypeError):  # a malformed entry
         return None
     return Earlier(result, bundle, paths, fingerprints)
 
@@ -98,11 +98,7 @@ def earlier(verify: Verify) -> Earlier | None:
 def served(found: Earlier, audit_path: str | None) -> Verified | None:
     """The earlier verification, audited, if the code, the bundle, the root and every watched path are as
     they were; None when something changed and the artifact must be verified afresh."""
-    try:
-        holds = _unchanged(found.paths, found.fingerprints)
-    except (ValueError, TypeError):  # a malformed entry, down to a path holding a NUL
-        holds = False
-    if not holds:
+    if not _unchanged(found.paths, found.fingerprints):
         return None
     _audit_allowed(found.result, found.bundle, audit_path)
     return found.result
@@ -140,8 +136,7 @@ def report(profile_name: str) -> int:
 
 
 def _artifact_and_bundle(verify: Verify) -> tuple[str, str]:
-    return (os.path.normpath(os.path.expanduser(verify.artifact)),
-            os.path.normpath(os.path.expanduser(verify.bundle)))
+    return profiles.expand(verify.artifact), profiles.expand(verify.bundle)
 
 
 def _policy(verify: Verify) -> bytes:
@@ -150,9 +145,8 @@ def _policy(verify: Verify) -> bytes:
     return repr(tuple(verify)).encode()
 
 
-def _key(verify: Verify, artifact: str, bundle: str) -> bytes:
-    return b"\0".join([b"mcpbox-verified-5", _policy(verify),
-                       *map(os.fsencode, (artifact, bundle, trust_root.path_for(verify.trusted_root), *CODE))])
+def _key(verify: Verify, artifact: str, bundle: str, root_path: str) -> bytes:
+    return b"\0".join([b"mcpbox-verified-6", _policy(verify), *map(os.fsencode, (artifact, bundle, root_path, *CODE))])
 
 
 def _unchanged(paths: list[bytes], fingerprints: bytes) -> bool:
@@ -162,13 +156,13 @@ def _unchanged(paths: list[bytes], fingerprints: bytes) -> bool:
     compared with the next six stored words and dropped, so a 2,000-file tree costs little more than its
     lstat calls (half of that time is the kernel's). A directory replaced by a symlink shows in its own
     fingerprint, so following symlinks in a path's parents hides nothing."""
-    if len(fingerprints) != 8 * len(FIELDS) * len(paths):
-        return False
-    words = iter(memoryview(fingerprints).cast("Q"))
-    stored = zip(*[words] * len(FIELDS))  # one iterator zipped with itself: consecutive groups of six
     try:
+        if len(fingerprints) != 8 * len(FIELDS) * len(paths):
+            return False
+        words = iter(memoryview(fingerprints).cast("Q"))
+        stored = zip(*[words] * len(FIELDS))  # one iterator zipped with itself: consecutive groups of six
         return all(map(eq, map(FINGERPRINT, map(os.lstat, paths)), stored))
-    except OSError:
+    except (OSError, ValueError, TypeError):  # gone, or a malformed entry (down to a path holding a NUL)
         return False
 
 
@@ -192,6 +186,7 @@ def _verify_new(verify: Verify, artifact: str, bundle_path: str, fresh: bool) ->
 
     kind = _kind(artifact)
     root_path = trust_root.path_for(verify.trusted_root)
+    code_info = list(map(os.lstat, CODE))  # before the code is read: a later upgrade shows
     bundle, bundle_info = _read_bundle(bundle_path)
     root, root_info = trust_root.read(root_path)
     verdict_key = b"\0".join([b"mcpbox-signature-3", *map(cache.source_of, CODE), _policy(verify), root, bundle])
@@ -225,9 +220,9 @@ def _verify_new(verify: Verify, artifact: str, bundle_path: str, fresh: bool) ->
     result = Verified(artifact, staged.path, kind, staged.digest, len(staged.files), verdict.identity,
                       verdict.issuer, verdict.log_time, cached=False)
     paths = [*CODE, bundle_path, root_path, *(f"{artifact}/{rel}" if rel else artifact for rel, _ in staged.watched)]
-    stats = [*map(os.lstat, CODE), bundle_info, root_info, *(info for _, info in staged.watched)]
-    entry = (result[:-1], list(map(os.fsencode, paths)), b"".join(map(_words, stats)))  # all fields but `cached`
-    cache.write("verified", _key(verify, artifact, bundle_path), marshal.dumps(entry))
+    stats = [*code_info, bundle_info, root_info, *(info for _, info in staged.watched)]
+    entry = (result[1:-1], list(map(os.fsencode, paths)), b"".join(map(_words, stats)))  # but artifact, cached
+    cache.write("verified", _key(verify, artifact, bundle_path, root_path), marshal.dumps(entry))
     return result
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import audit_lines
+from conftest import audit_lines, held_bytes
 from mcpbox import profile as profiles
 from mcpbox.audit import AuditLog
 from mcpbox.relay import filters, jsonrpc, policy
@@ -100,15 +100,12 @@ def parsed(chunks: list[bytes]) -> list[Any]:
 class Session:
     """One firewall with its audit log and pin store in a temporary directory."""
 
-    def __init__(self, tmp_path, toml: bytes = PROFILE, secrets: dict[str, str] | None = None,
-                 granted: tuple[str, ...] = ("/home/u/projects",), pins: str = "pins.json") -> None:
-        self.tmp_path = tmp_path
+    def __init__(self, tmp_path, toml: bytes = PROFILE, secrets: dict[str, str] | None = None) -> None:
         self.clock = Clock()
         self.audit_path = tmp_path / "audit.jsonl"
-        self.pins_path = tmp_path / pins
         self.firewall = Firewall(profiles.parse(toml, "test.toml"), audit=AuditLog(str(self.audit_path)),
-                                 pins=PinStore(str(self.pins_path), {"test": str(tmp_path)}),
-                                 secrets=secrets or {}, home=HOME, granted_paths=list(granted), clock=self.clock,
+                                 pins=PinStore(str(tmp_path / "pins.json"), {"test": str(tmp_path)}),
+                                 secrets=secrets or {}, home=HOME, granted_paths=["/home/u/projects"], clock=self.clock,
                                  reset_hint="mcpbox pins reset --profile test.toml -- server")
 
     def client(self, data: bytes):
@@ -132,12 +129,6 @@ def session(tmp_path) -> Session:
 
 
 # -- framing ------------------------------------------------------------------------
-
-
-def held_bytes(framer: LineFramer) -> int:
-    """What a framer holds in memory: the incomplete line, or the head of a line being skipped."""
-    skipped = framer._skipped
-    return framer.pending() + (len(skipped.head) if skipped is not None else 0)
 
 
 def test_a_line_split_across_chunks_comes_out_whole():
@@ -1128,18 +1119,19 @@ def test_audit_rotation_keeps_writing(tmp_path):
         log.write(direction="client", decision="allow", index=index)
     log.close()
     assert os.path.exists(tmp_path / "a.jsonl.1") and not os.path.exists(tmp_path / "a.jsonl.3")
-    last = [json.loads(text) for text in (tmp_path / "a.jsonl").read_text().splitlines()]
+    last = audit_lines(tmp_path / "a.jsonl")
     assert last[-1]["index"] == 19
 
 
 @pytest.mark.parametrize("disguised", ["sampling/createMessage\U000E0041", "sampling/\x1b[0mcreateMessage",
                                        "elicitation/create\U000E007F"])
 def test_a_disguised_denied_request_is_never_cleaned_into_one(session, disguised):
-    """Cleaning must not turn a method the firewall let through into a denied one: the envelope stays exact."""
+    """Cleaning must not turn a method the firewall let through into a denied one: the request is refused
+    whole, and the client sees nothing of it."""
     out = session.server(request(3, disguised, {"messages": []}))
-    for message in parsed(out.to_client):
-        assert message["method"] not in ("sampling/createMessage", "elicitation/create")
-        assert message["method"] == disguised
+    assert out.to_client == []
+    (reply,) = parsed(out.to_server)
+    assert reply["id"] == 3 and reply["error"]["code"] == -32600
 
 
 @pytest.mark.parametrize("disguised", ["sampling/createMessage\U000E0041", "elicitation/\u202ecreate"])

@@ -7,8 +7,8 @@ can send what no SDK would (invalid UTF-8, NaN, duplicate keys, batches, a
 64 MiB line) and see every line mcpbox writes back. Each test starts its own
 mcpbox (about a tenth of a second) and ends it.
 
-Every line mcpbox writes to the client must be JSON-RPC: `Client.read`
-fails the test on anything else, so garbage from the server reaching the
+Every line mcpbox writes to the client must be JSON: `Client.read` fails
+the test on anything else, so garbage from the server reaching the
 client fails every test that meets it, not only the one about garbage.
 Denials are checked against ARCHITECTURE.md's "Denials (contract)" table.
 """
@@ -62,12 +62,6 @@ deny = ["leak*"]
 path = "{tmp / 'audit.jsonl'}"
 {extra}
 """)
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One mcpbox cache (validated profiles, the compiled seccomp filter) for the module: start-up stays fast."""
-    return str(tmp_path_factory.mktemp("hostile-cache"))
 
 
 class Client(LineClient):
@@ -147,13 +141,14 @@ class Client(LineClient):
 
 
 @pytest.fixture
-def start(tmp_path: Path, shared_cache: str):
-    """start(profile=None, **kwargs) -> an initialized Client; every mcpbox started here is ended."""
+def start(tmp_path: Path, xdg: dict[str, str]):
+    """start(profile=None, **kwargs) -> an initialized Client; every mcpbox started here is ended. They share
+    the module's cache (validated profiles, the seccomp filter), each test keeps its own pins and state."""
     clients: list[Client] = []
 
     def starter(profile: Path | None = None, *, initialize: bool = True, capabilities: dict | None = None,
                 **kwargs: Any) -> Client:
-        client = Client(tmp_path, profile or hostile_profile(tmp_path), shared_cache, **kwargs)
+        client = Client(tmp_path, profile or hostile_profile(tmp_path), xdg["XDG_CACHE_HOME"], **kwargs)
         clients.append(client)
         if initialize:
             client.initialize(capabilities)

@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EVERYTHING, FILESYSTEM, MCPBOX, TIME, dump, require, write_profile
+from conftest import EVERYTHING, FILESYSTEM, MCPBOX, TIME, audit_lines, dump, require, write_profile
 
 mcp = pytest.importorskip("mcp", reason="the mcp Python SDK is a test dependency (pip install -e .[test])")
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client  # noqa: E402
@@ -88,7 +88,7 @@ def boxed(profile: Path, server: list[str], env: dict[str, str]) -> StdioServerP
 
 
 def record(params: StdioServerParameters, script: Script, workdir: Path, *, roots: list[str] | None,
-           audit: Path | None = None) -> Seen:
+           audit: Path) -> Seen:
     """Run one session of `script` through mcpbox; `roots` (file URIs) is what the client offers, if anything."""
     seen = Seen()
 
@@ -124,9 +124,9 @@ def record(params: StdioServerParameters, script: Script, workdir: Path, *, root
 
     asyncio.run(asyncio.wait_for(session(), SESSION_TIMEOUT))
     seen.stderr = stderr_path.read_text()
-    if audit is not None and audit.exists():
+    if audit.exists():
         seen.audit_text = audit.read_text()
-        seen.audit = [json.loads(line) for line in seen.audit_text.splitlines()]
+        seen.audit = audit_lines(audit)
     return seen
 
 

@@ -39,7 +39,6 @@ SINGLE = SERVER.replace("from build import NAME", "NAME = 'signed-file'").encode
 INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}) + "\n"
 RACER = '''\
-import sys
 from pathlib import Path
 from mcpbox.trust import verify
 
@@ -54,9 +53,14 @@ def then_rewrite(*args, **kwargs):
 
 REWRITES = {rewrites!r}
 verify.{check} = then_rewrite
-from mcpbox import cli
-sys.exit(cli.main(sys.argv[1:]))
 '''
+
+
+def patched_mcpbox(directory: Path, patch: str) -> list[str]:
+    """A command running mcpbox's CLI after `patch` (Python source) has changed a piece of it."""
+    script = directory / "patched_mcpbox.py"
+    script.write_text(f"import sys\n{patch}\nfrom mcpbox import cli\nsys.exit(cli.main(sys.argv[1:]))\n")
+    return [sys.executable, str(script)]
 
 
 def profile_for(root: minting.TestRoot, tmp_path: Path, artifact: Path, bundle: Path, **changes: str) -> Path:
@@ -95,7 +99,6 @@ def test_a_signed_file_starts(test_root, tmp_path: Path) -> None:
 
 
 WATCHED = """\
-import sys
 from mcpbox.sandbox import spawn
 abandon = spawn.Starting.abandon
 
@@ -104,8 +107,6 @@ def told(self):
     abandon(self)
 
 spawn.Starting.abandon = told
-from mcpbox import cli
-sys.exit(cli.main(sys.argv[1:]))
 """
 
 
@@ -120,9 +121,7 @@ def test_an_original_changed_since_its_cached_verification_is_verified_again(tes
     tree, bundle = signed_tree(test_root, tmp_path / "weather", {**TREE, "server.py": traced.encode()})
     profile = write_profile(tmp_path / "signed.toml", verify_fields(test_root, tree, bundle),
                             sandbox={"read_write": [str(trace)]})
-    watched = tmp_path / "watched.py"
-    watched.write_text(WATCHED)
-    run = [sys.executable, str(watched), "run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")]
+    run = [*patched_mcpbox(tmp_path, WATCHED), "run", "--profile", str(profile), "--", PYTHON, str(tree / "server.py")]
     first = mcpbox([], INITIALIZE, command=run)
     assert server_info(first.stdout)[0] == "signed-build", first.stdout + first.stderr
     signed_tree(test_root, tree, {"server.py": traced.encode(), "build.py": b"NAME = 'second-build'\n"})
@@ -213,12 +212,11 @@ def test_rewriting_the_original_after_verification_changes_nothing_that_runs(tes
         expected = ("signed-file", "server.py")
         command = []
     profile = profile_for(test_root, tmp_path, artifact, bundle)
-    racer = tmp_path / "racer.py"
-    racer.write_text(RACER.format(rewrites=rewrites, check=check))
     run = ["run", "--profile", str(profile), "--", *command, str(server)]
     if check == "served":
         assert mcpbox(run, INITIALIZE).returncode == 0  # the verification the racing launch finds cached
-    result = mcpbox([], INITIALIZE, command=[sys.executable, str(racer), *run])
+    result = mcpbox([], INITIALIZE, command=[*patched_mcpbox(tmp_path, RACER.format(rewrites=rewrites, check=check)),
+                                             *run])
     assert result.returncode == 0, result.stderr
     assert server_info(result.stdout) == expected
     assert "rewritten" in Path(next(iter(rewrites))).read_text(), "the original was rewritten before the start"
@@ -261,11 +259,8 @@ def test_trust_update_without_network_fails_in_one_line(tmp_path: Path) -> None:
 
 
 UPDATER = """\
-import sys
 from mcpbox.trust import root
 root.TUF_URL = {url!r}  # the suite's own repository instead of Sigstore's public one
-from mcpbox import cli
-sys.exit(cli.main(sys.argv[1:]))
 """
 
 
@@ -283,9 +278,7 @@ def test_trust_update_keeps_the_root_its_tuf_repository_signs_and_profiles_then_
     kept = Path(os.environ["XDG_CONFIG_HOME"]) / "mcpbox" / "trust" / "trusted_root.json"
     with repository.serving() as url:
         repository.trust(tmp_path / "data", url)
-        updater = tmp_path / "updater.py"
-        updater.write_text(UPDATER.format(url=url))
-        update = [sys.executable, str(updater), "trust", "update"]
+        update = [*patched_mcpbox(tmp_path, UPDATER.format(url=url)), "trust", "update"]
         first = mcpbox([], command=update, env=env)
         assert first.returncode == 0, first.stderr
         digest = hashlib.sha256(published).hexdigest()
@@ -335,7 +328,7 @@ def test_sigstore_is_imported_only_when_something_is_new(test_root, tmp_path: Pa
     assert cached == "False" and "sigstore" not in modules and "hashlib" in modules
 
 
-def test_a_launch_without_verify_imports_nothing_of_it(tmp_path: Path) -> None:
+def test_a_launch_without_verify_imports_nothing_of_it() -> None:
     result = mcpbox([], command=[sys.executable, "-X", "importtime", "-m", "mcpbox", "run", "--", "/bin/true"])
     assert result.returncode == 0, result.stderr
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}

@@ -4,7 +4,6 @@ the public data's place."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 import minting
+from conftest import audit_lines as log_lines
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHARED = ROOT.parent / "shared" / "sigstore"
@@ -89,6 +89,5 @@ def verify_fields(root: minting.TestRoot, artifact: Path, bundle: Path, signer: 
 
 def audit_lines(event: str | None = None) -> list[dict[str, object]]:
     """This test's audit log, or only its lines of `event` (a run's log holds the relay's lines too)."""
-    path = Path(os.environ["XDG_STATE_HOME"]) / "mcpbox" / "audit.jsonl"
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = log_lines(Path(os.environ["XDG_STATE_HOME"]) / "mcpbox" / "audit.jsonl")
     return [line for line in lines if event is None or line.get("event") == event]
