@@ -21,7 +21,7 @@ STATUSES = ("OK  ", "WARN", "FAIL")
 FAKE_BWRAP = """#!/bin/sh
 case "$1" in
 --version) echo "bubblewrap 0.9.0" ;;
---help) printf '    --disable-userns\\n    --size BYTES\\n    --ro-bind-data FD DEST\\n    --info-fd FD\\n    --block-fd FD\\n    --seccomp FD\\n' ;;
+--help) printf '    --args FD\\n    --disable-userns\\n    --size BYTES\\n    --ro-bind-data FD DEST\\n    --info-fd FD\\n    --block-fd FD\\n    --seccomp FD\\n' ;;
 *) echo "bwrap: setting up uid map: Permission denied" >&2; exit 1 ;;
 esac
 """

@@ -401,6 +401,27 @@ def env_canary(c: Context) -> None:
 
 
 @case
+def launcher_proc(c: Context) -> None:
+    """Every process in the sandbox, bwrap's init included (same uid, same PID namespace), shows only what
+    the server is given: mcpbox's own environment (the canary) is in no process's environ, cmdline, fds or
+    maps; bwrap's init has exactly the server's environment; nothing names a host path the sandbox lacks."""
+    outcome = c.session.call("launcher_proc")
+    processes = outcome["processes"]
+    own = processes[str(outcome["own_pid"])]
+    init = processes["1"]
+    assert init["exe"] == "/usr/bin/bwrap" or init["exe"].endswith("/bwrap"), "control: pid 1 is bwrap's init"
+    assert isinstance(init["environ"], list) and isinstance(init["fd"], dict), "control: pid 1 is readable"
+    assert c.env_value not in json.dumps(processes), "mcpbox's environment is readable inside the sandbox"
+    assert sorted(w for w in init["environ"] if not w.startswith("PWD=")) == \
+        sorted(w for w in own["environ"] if not w.startswith("PWD="))
+    assert {pid: p["unseen_paths"] for pid, p in processes.items() if p["unseen_paths"]} == {}
+    for pid, seen in processes.items():
+        assert seen["root"] == "/", (pid, seen["root"])
+        assert all(link.startswith(("pipe:", "anon_inode:", "/dev/", "/proc/")) for link in seen["fd"].values()), \
+            (pid, seen["fd"])
+
+
+@case
 def see_host_pid(c: Context) -> None:
     """In its own PID namespace the sandbox sees only its own few processes: the test's pid is
     neither in /proc nor signalable (ESRCH, not EPERM, which would mean visible but protected)."""

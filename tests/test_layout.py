@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mcpbox.profile import Profile, Sandbox
-from mcpbox.sandbox.layout import Bind, BwrapFds, HostFacts, SandboxUser, bwrap_argv, plan
+from mcpbox.sandbox.layout import Bind, BwrapFds, HostFacts, SandboxUser, bwrap_args, plan
 from mcpbox.sandbox.resolve import Command, Needs
 
 USER = SandboxUser(1000, 1000, "alice", "/home/alice", fresh=False)
@@ -19,7 +19,7 @@ def argv_for(sandbox: Sandbox, needs: Needs | None = None) -> list[str]:
     command = Command(["/opt/srv/bin/server", "--flag"], needs or Needs(binds=["/opt/srv"]))
     layout = plan(Profile(sandbox=sandbox), command, FACTS, USER)
     fds = BwrapFds(seccomp=10, info=11, block=12, files=list(range(20, 20 + len(layout.files))))
-    return bwrap_argv(layout, "/usr/bin/bwrap", fds)
+    return bwrap_args(layout, fds)
 
 
 def pairs(argv: list[str], option: str) -> list[tuple[str, str]]:
@@ -29,11 +29,17 @@ def pairs(argv: list[str], option: str) -> list[tuple[str, str]]:
 def test_isolation_options_are_always_there() -> None:
     argv = argv_for(Sandbox())
     for option in ("--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-                   "--new-session", "--clearenv"):
+                   "--new-session"):
         assert option in argv
     assert argv[argv.index("--cap-drop") + 1] == "ALL"
     assert "--share-net" not in argv
-    assert argv[-3:] == ["--", "/opt/srv/bin/server", "--flag"]
+    assert "--" not in argv and "/opt/srv/bin/server" not in argv, "the command follows the options"
+
+
+def test_no_environment_value_is_an_option() -> None:
+    """bwrap's argv is readable inside the sandbox: the environment goes as bwrap's own, not as --setenv."""
+    argv = argv_for(Sandbox(env=["LANG", "SECRET_TOKEN"]))
+    assert "--setenv" not in argv and "canary" not in argv
 
 
 def test_tmpfs_home_comes_before_binds_inside_it() -> None:
@@ -61,8 +67,8 @@ def test_host_cwd_is_not_the_working_directory_unless_granted() -> None:
 
 
 def test_environment_is_fresh_plus_listed_names() -> None:
-    argv = argv_for(Sandbox(env=["LANG", "NOT_SET"]))
-    env = dict(pairs(argv, "--setenv"))
+    command = Command(["/opt/srv/bin/server"], Needs(binds=["/opt/srv"]))
+    env = plan(Profile(sandbox=Sandbox(env=["LANG", "NOT_SET"])), command, FACTS, USER).env
     assert env["LANG"] == "C.UTF-8"
     assert "SECRET_TOKEN" not in env and "NOT_SET" not in env
     assert env["HOME"] == "/home/alice" and env["TMPDIR"] == "/tmp"
@@ -92,7 +98,7 @@ def test_a_verified_copy_is_bound_read_only_and_no_original_bind_inside_it_survi
     verified = [Bind("/cache/store/trees/abc", "/opt/srv", writable=True)]
     layout = plan(profile, command, FACTS, USER, verified)
     fds = BwrapFds(seccomp=10, info=11, block=12, files=list(range(20, 20 + len(layout.files))))
-    argv = bwrap_argv(layout, "/usr/bin/bwrap", fds)
+    argv = bwrap_args(layout, fds)
     at_srv = [(o, s) for o, s, d in zip(argv, argv[1:], argv[2:]) if o in ("--bind", "--ro-bind") and
               (d == "/opt/srv" or d.startswith("/opt/srv/"))]
     assert at_srv == [("--ro-bind", "/cache/store/trees/abc")]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # imported where a check needs them, so that a broken module 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
 MIN_BWRAP = (0, 8, 0)
-BWRAP_OPTIONS = ("--disable-userns", "--size", "--ro-bind-data", "--info-fd", "--block-fd", "--seccomp")
+BWRAP_OPTIONS = ("--args", "--disable-userns", "--size", "--ro-bind-data", "--info-fd", "--block-fd", "--seccomp")
 INSTALL_BWRAP = "install bubblewrap >= 0.8.0 (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)"
 PROBE_TIMEOUT = 5.0
 
@@ -162,7 +162,7 @@ def check_user_namespaces(host: Host) -> list[Result]:
     argv = [host.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", *_system_mounts(),
             "--", _true() or "/usr/bin/true"]
     try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT, cwd="/",
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT, cwd="/", env={},
                              stdin=subprocess.DEVNULL, **_drop_kwargs(user))
         host.probe_ok = run.returncode == 0
         probe_error = _one_line(run.stderr) or f"exit status {run.returncode}"

@@ -166,10 +166,12 @@ def _working_directory(binds: list[Bind], cwd: str, home: str) -> str:
     return cwd if granted else home
 
 
-def bwrap_argv(layout: Layout, bwrap: str, fds: "BwrapFds") -> list[str]:
-    """The full bwrap command line; every fd it names is opened by the caller."""
+def bwrap_args(layout: Layout, fds: "BwrapFds") -> list[str]:
+    """bwrap's options (the command follows them); every fd they name is opened by the caller.
+
+    The environment is not among them: bwrap is started with exactly the server's (`layout.env`), since
+    its init stays inside the sandbox and its own environ is as readable there as its argv."""
     argv = [
-        bwrap,
         "--unshare-all", "--unshare-user", "--unshare-cgroup", "--disable-userns",
         "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "mcpbox",
     ]
@@ -188,15 +190,12 @@ def bwrap_argv(layout: Layout, bwrap: str, fds: "BwrapFds") -> list[str]:
         mounts.append((link.count("/"), link, 3, ["--symlink", target, link]))
     for *_, words in sorted(mounts, key=lambda m: m[:3]):
         argv += words
-    argv += ["--proc", "/proc", "--dev", "/dev", "--clearenv"]
-    for name, value in layout.env.items():
-        argv += ["--setenv", name, value]
     argv += [
+        "--proc", "/proc", "--dev", "/dev",
         "--chdir", layout.cwd,
         "--seccomp", str(fds.seccomp),
         "--info-fd", str(fds.info),
         "--block-fd", str(fds.block),
-        "--", *layout.command,
     ]
     return argv
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from mcpbox.errors import SandboxError
 from mcpbox.sandbox import limits as rlimit
 from mcpbox.sandbox.cgroup import Cgroups
-from mcpbox.sandbox.layout import BwrapFds, Layout, SandboxUser, bwrap_argv
+from mcpbox.sandbox.layout import BwrapFds, Layout, SandboxUser, bwrap_args
 
 FRESH_UID_BASE = 1_800_000_000  # + mcpbox's pid: unique while it runs, far from real accounts
 CLONE_NEWNS = 0x00020000
@@ -54,12 +54,15 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
     info_read, info_write = os.pipe2(os.O_CLOEXEC)
     block_read, block_write = os.pipe2(os.O_CLOEXEC)
     fds = BwrapFds(seccomp_fd, info_write, block_read, file_fds)
-    argv = bwrap_argv(layout, bwrap, fds)
+    # Options through --args and the server's own environment: bwrap's init lives on inside the sandbox,
+    # where its cmdline and environ are readable, so they must hold nothing the server may not know.
+    args_fd = _memfd("mcpbox-args", b"".join(word.encode() + b"\0" for word in bwrap_args(layout, fds)))
     try:
         process = subprocess.Popen(
-            argv,
+            [bwrap, "--args", str(args_fd), "--", *layout.command],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=[seccomp_fd, info_write, block_read, *file_fds],
+            pass_fds=[args_fd, seccomp_fd, info_write, block_read, *file_fds],
+            env=layout.env,
             process_group=0,
             preexec_fn=_become(user, _untraversable(layout, user), limits) if user.fresh else None,
         )
@@ -70,7 +73,7 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
         reason = error.strerror if isinstance(error, OSError) else str(error)
         raise SandboxError(f"cannot start bwrap ({bwrap}): {reason}; run 'mcpbox doctor'") from None
     finally:
-        for fd in (seccomp_fd, info_write, block_read, *file_fds):
+        for fd in (args_fd, seccomp_fd, info_write, block_read, *file_fds):
             os.close(fd)
     # The first cgroup v1 migration waits out an RCU grace period (~13 ms here): start it now,
     # beside bwrap's own set-up, so that it is not paid after it.

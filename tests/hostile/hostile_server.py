@@ -354,6 +354,59 @@ def env_canary(args):
                   names=sorted(os.environ))
 
 
+def _pseudo(link: str) -> bool:
+    """A /proc link or map name that names no path: a pipe, socket, anonymous inode or memfd, [heap]."""
+    return link.startswith(("pipe:", "socket:", "anon_inode:", "/memfd:", "[")) or not link.startswith("/")
+
+
+def _unseen(path: str) -> bool:
+    """A path some process shows that does not exist in this sandbox: a host path it was never granted."""
+    return not os.path.exists(path.removesuffix(" (deleted)"))
+
+
+@attack("read what every process in the sandbox shows in /proc: environ, cmdline, fds, cwd, root, maps")
+def launcher_proc(args):
+    processes = {}
+    for pid in sorted((name for name in os.listdir("/proc") if name.isdigit()), key=int):
+        base = f"/proc/{pid}"
+        seen: dict = {}
+        for name in ("environ", "cmdline"):
+            try:
+                with open(f"{base}/{name}", "rb") as handle:
+                    seen[name] = [word.decode(errors="replace") for word in handle.read().split(b"\0") if word]
+            except OSError as error:
+                seen[name] = errname(error.errno)
+        for name in ("cwd", "root", "exe"):
+            try:
+                seen[name] = os.readlink(f"{base}/{name}")
+            except OSError as error:
+                seen[name] = errname(error.errno)
+        fds = {}
+        try:
+            for fd in os.listdir(f"{base}/fd"):
+                try:
+                    fds[fd] = os.readlink(f"{base}/fd/{fd}")
+                except OSError:
+                    pass  # closed meanwhile (listdir's own descriptor)
+        except OSError as error:
+            fds = errname(error.errno)
+        seen["fd"] = fds
+        try:
+            with open(f"{base}/maps") as handle:
+                seen["maps"] = sorted({line.split(None, 5)[5].strip() for line in handle
+                                       if len(line.split(None, 5)) > 5})
+        except OSError as error:
+            seen["maps"] = errname(error.errno)
+        links = [seen[name] for name in ("cwd", "root", "exe") if isinstance(seen[name], str)]
+        links += list(seen["fd"].values()) if isinstance(seen["fd"], dict) else []
+        links += seen["maps"] if isinstance(seen["maps"], list) else []
+        words = seen["cmdline"] if isinstance(seen["cmdline"], list) else []
+        seen["unseen_paths"] = sorted({link for link in links if not _pseudo(link) and _unseen(link)} |
+                                      {word for word in words if word.startswith("/") and _unseen(word)})
+        processes[pid] = seen
+    return result(False, f"{len(processes)} processes read", processes=processes, own_pid=os.getpid())
+
+
 @attack("see or signal a host process (the test's own pid)")
 def see_host_pid(args):
     pid = int(args["pid"])
