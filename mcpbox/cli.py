@@ -9,6 +9,14 @@ import sys
 from mcpbox import __version__
 from mcpbox.errors import EXIT_CONFIG, EXIT_USAGE, McpboxError
 
+FIRST_USE = """\
+first use: put mcpbox in front of every local server of your client, then restart the client
+  mcpbox clients                  which clients' configs are on this machine
+  mcpbox wrap claude --dry-run    show the change (claude-code, zed, cursor, vscode, windsurf, codex, gemini too)
+  mcpbox wrap claude              do it; 'mcpbox unwrap claude' puts the entries back byte for byte
+
+"""
+
 EPILOG = """\
 exit status of 'run': the server's own, or
   124  the server's signature does not verify ([verify]); it was not started
@@ -30,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcpbox",
         description="Run a local MCP server in a sandbox and relay its stdio, filtered by a profile.",
-        epilog=EPILOG,
+        epilog=FIRST_USE + EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mcpbox {__version__}")
@@ -57,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Check bwrap, user namespaces, AppArmor, seccomp, Landlock and cgroups, "
                                     "and say which mechanism holds each limit on this host.")
     commands.add_parser("profiles", help="list the profiles mcpbox can find")
+    _add_client_commands(commands)
 
     verify = commands.add_parser(
         "verify", help="check a profile's [verify] signature without starting the server",
@@ -83,6 +92,45 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--profile", "-p", default=argparse.SUPPRESS, metavar="PROFILE")
     reset.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     return parser
+
+
+WRAP_EPILOG = """\
+clients and the file each keeps its servers in (Linux; --config names another, e.g. a project's):
+  claude       ~/.config/Claude/claude_desktop_config.json (macOS: ~/Library/Application Support/Claude/)
+  claude-code  ~/.claude.json (user and local scopes; a project's .mcp.json with --config)
+  zed          ~/.config/zed/settings.json        cursor    ~/.cursor/mcp.json
+  vscode       ~/.config/Code/User/mcp.json        windsurf  ~/.codeium/windsurf/mcp_config.json
+  codex        ~/.codex/config.toml                gemini    ~/.gemini/settings.json
+
+Only stdio entries change: each runs as 'MCPBOX run --profile CLIENT-NAME -- /abs/COMMAND ARGS', with
+its own profile in ~/.config/mcpbox/profiles/ (the shipped one that fits the server, else the default,
+plus the entry's env names and the paths among its arguments; an existing profile is kept). Remote
+entries, disabled flags, comments and every other byte stay as they are; a backup FILE.mcpbox-backup-TIME
+is kept beside the file. Wrapping again changes nothing; unwrap puts the original entries back byte for byte.
+
+exit status: 0 done (entries left as they are are listed with the reason); 2 unknown client or entry;
+  125 the config cannot be read or parsed, or changed while mcpbox edited it: nothing was written
+
+examples:
+  mcpbox wrap claude --dry-run
+  mcpbox wrap zed --only git filesystem
+  mcpbox wrap claude-code --config ~/src/app/.mcp.json
+  mcpbox unwrap claude
+"""
+
+
+def _add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for action, summary in (("wrap", "put mcpbox in front of a client's local MCP servers"),
+                            ("unwrap", "put a client's original server entries back")):
+        command = commands.add_parser(
+            action, help=summary, epilog=WRAP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+            description=summary[0].upper() + summary[1:] + ", editing only those entries of its config file.")
+        command.add_argument("client", metavar="CLIENT", help="claude, claude-code, zed, cursor, vscode, windsurf, "
+                                                              "codex or gemini")
+        command.add_argument("--config", metavar="PATH", help="the config file (default: the client's own)")
+        command.add_argument("--only", nargs="+", default=[], metavar="NAME", help="only these entries")
+        command.add_argument("--dry-run", action="store_true", help="print the diff and the table; write nothing")
+    commands.add_parser("clients", help="list the clients' configs on this machine and how many entries are wrapped")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +178,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(root.update())
         return 0
+    if args.subcommand in ("wrap", "unwrap"):
+        from mcpbox.clients import wrap
+
+        return wrap.run(args.subcommand, args.client, args.config, args.only, args.dry_run)
+    if args.subcommand == "clients":
+        from mcpbox.clients import wrap
+
+        return wrap.clients()
     if args.subcommand == "profiles":
         from mcpbox import explain
 

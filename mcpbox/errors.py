@@ -31,6 +31,12 @@ class UsageError(McpboxError):
     exit_status = EXIT_USAGE
 
 
+class ConfigFileError(McpboxError):
+    """A client's config file (`mcpbox wrap`) cannot be read, parsed or written; it is left untouched."""
+
+    exit_status = EXIT_CONFIG
+
+
 class CommandNotFound(McpboxError):
     exit_status = EXIT_NOT_FOUND
 

@@ -1,0 +1,1 @@
+"""Desktop AI clients' configs: `mcpbox wrap`, `unwrap` and `clients` (never imported by `mcpbox run`)."""
