@@ -7,7 +7,7 @@ import os
 import sys
 
 from mcpbox import __version__
-from mcpbox.errors import EXIT_CONFIG, EXIT_USAGE, McpboxError
+from mcpbox.errors import EXIT_INTERNAL, EXIT_USAGE, McpboxError
 
 FIRST_USE = """\
 first use: put mcpbox in front of every local server of your client, then restart the client
@@ -18,16 +18,21 @@ first use: put mcpbox in front of every local server of your client, then restar
 """
 
 EPILOG = """\
-exit status of 'run': the server's own, or
+exit status of 'run': the server's own (also when the client went away), or
+    2  the command line is wrong (no command, an unknown option)
+   70  an internal error of mcpbox (please report it); the server was stopped
+   74  mcpbox could not write to the client (its stdout failed); the server was stopped
   124  the server's signature does not verify ([verify]); it was not started
-  125  the profile or the command line is wrong
+  125  the profile is wrong
   126  this host cannot build the sandbox (see 'mcpbox doctor')
   127  the server's command was not found
+  130  interrupted (SIGINT) before the relay began; the server was stopped or never started
   137  mcpbox stopped the server for crossing a limit (the reason is on stderr)
 
 examples:
   mcpbox run -- /opt/mcp/venv/bin/mcp-server-time
   mcpbox run --profile filesystem -- ~/mcp/node_modules/.bin/mcp-server-filesystem ~/projects
+  mcpbox run -- npx -y @modelcontextprotocol/server-memory    (installed and pinned on first use)
   mcpbox check filesystem
   mcpbox verify --profile my-signed-server
   mcpbox doctor
@@ -66,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and say which mechanism holds each limit on this host.")
     commands.add_parser("profiles", help="list the profiles mcpbox can find")
     _add_client_commands(commands)
+    _add_store_commands(commands)
 
     verify = commands.add_parser(
         "verify", help="check a profile's [verify] signature without starting the server",
@@ -92,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--profile", "-p", default=argparse.SUPPRESS, metavar="PROFILE")
     reset.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
     return parser
+
+
+STORE_EPILOG = """\
+'run -- npx [-y] [--package PKG] PKG[@VERSION] ARGS' and 'run -- uvx [--from PKG] PKG[==VERSION] ARGS' run the
+package from mcpbox's store (~/.local/share/mcpbox/servers/), installed on first use and pinned per server
+(profile and package): later runs need no network, and a new release changes nothing until 'mcpbox update'.
+Installs run in mcpbox's sandbox: network, only the store entry writable, no home (no ~/.npmrc), npm with
+--ignore-scripts (the packages whose install scripts were skipped are named), PyPI wheels pinned by hash.
+
+examples:
+  mcpbox install npm:@modelcontextprotocol/server-memory pypi:mcp-server-time==2026.10.19
+  mcpbox servers
+  mcpbox update                        every pinned server to what its spec resolves to now
+  mcpbox update claude-memory          one server, by its profile's or its package's name
+"""
 
 
 WRAP_EPILOG = """\
@@ -133,6 +154,19 @@ def _add_client_commands(commands: argparse._SubParsersAction) -> None:  # type:
     commands.add_parser("clients", help="list the clients' configs on this machine and how many entries are wrapped")
 
 
+def _add_store_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def add(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                                   epilog=STORE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    install = add("install", "install npm or PyPI servers into mcpbox's store ahead of their first run")
+    install.add_argument("specs", nargs="+", metavar="SPEC",
+                         help="npm:NAME[@VERSION] (a scoped @scope/name needs no prefix) or pypi:NAME[==VERSION]")
+    add("servers", "list the servers installed in mcpbox's store and the version each server is pinned to")
+    update = add("update", "move pinned npx/uvx servers to what their package spec resolves to now (online)")
+    update.add_argument("name", nargs="?", metavar="NAME", help="only the servers of this profile or package")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -147,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"mcpbox: internal error: {type(error).__name__}: {error} "
               "(set MCPBOX_DEBUG=1 for details, and please report it)", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_INTERNAL
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -186,6 +220,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mcpbox.clients import wrap
 
         return wrap.clients()
+    if args.subcommand in ("install", "servers", "update"):
+        from mcpbox.store import commands
+
+        if args.subcommand == "install":
+            return commands.install_specs(args.specs)
+        return commands.servers() if args.subcommand == "servers" else commands.update(args.name)
     if args.subcommand == "profiles":
         from mcpbox import explain
 

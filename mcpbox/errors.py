@@ -9,6 +9,8 @@ and all of them from the server's own status.
 from __future__ import annotations
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in mcpbox, not in what it was given
+EXIT_RELAY = 74  # sysexits' EX_IOERR: the client's end of the relay failed
 EXIT_UNVERIFIED = 124
 EXIT_CONFIG = 125
 EXIT_SANDBOX = 126
@@ -28,6 +30,8 @@ class ProfileError(McpboxError):
 
 
 class UsageError(McpboxError):
+    """The command line is incomplete (as argparse's own errors, which exit with the same status)."""
+
     exit_status = EXIT_USAGE
 
 
@@ -45,3 +49,12 @@ class SandboxError(McpboxError):
     """The sandbox cannot be built on this host; the server is never run without it."""
 
     exit_status = EXIT_SANDBOX
+
+
+class RelayError(McpboxError):
+    """mcpbox cannot go on relaying (the client's stdout fails with something other than its going away).
+
+    Raised out of the relay loop; the sandbox is ended and its cgroups removed before the line is shown.
+    """
+
+    exit_status = EXIT_RELAY

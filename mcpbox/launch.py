@@ -29,26 +29,19 @@ def run(profile_name: str, command: list[str]) -> int:
         raise SandboxError("bubblewrap (bwrap) is not installed; install it (apt-get install bubblewrap) "
                            "and run 'mcpbox doctor'")
     cgroup_name = f"mcpbox-{os.getpid()}"
-    if profile.verify is None:
-        starting = start_sandbox(profile, argv, bwrap, cgroup_name)
-    else:
-        starting = _start_verified(profile, profile.verify, argv, bwrap, cgroup_name)
-    try:
+    # The one owner of the sandbox: whatever ends this block (the server, a stop signal, the client's stdout
+    # failing, a bug) leaves nothing of the sandbox and no cgroup behind before an error reaches the CLI.
+    with (start_sandbox(profile, argv, bwrap, cgroup_name) if profile.verify is None
+          else _start_verified(profile, profile.verify, argv, bwrap, cgroup_name)) as starting:
         _become_subreaper()
-    except BaseException:
-        starting.abandon()
-        raise
-    sandbox = starting.release()
-    try:  # while the server boots: what only the relay needs
+        sandbox = starting.release()
+        # while the server boots: what only the relay needs
         from mcpbox.relay.pump import Pump
         from mcpbox.sandbox.watchdog import Watchdog
 
         relay = _firewall(loaded, starting.command)
         watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
-    except BaseException:
-        spawn.stop(sandbox.process, sandbox.cgroups)
-        raise
-    status = Pump(sandbox, relay, watchdog.check, b"[server] ").run()
+        status = Pump(sandbox, relay, watchdog.check, b"[server] ").run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
         os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
                     "and the kernel stopped it\n".encode())
@@ -56,10 +49,15 @@ def run(profile_name: str, command: list[str]) -> int:
 
 
 def _argv(loaded: profiles.LoadedProfile, command: list[str]) -> list[str]:
-    """The command line wins over the profile's [server] command."""
+    """The command line wins over the profile's [server] command. `npx`/`uvx` would fetch the server at every
+    start (the sandbox has no network): they run the copy pinned in mcpbox's store, installed on first use."""
     argv = command or [os.path.expanduser(word) for word in loaded.profile.server.command]
     if not argv:
         raise UsageError(f"no command: give one after '--', or set [server] command in {loaded.path}")
+    if os.path.basename(argv[0]) in ("npx", "uvx"):
+        from mcpbox.store import commands
+
+        return commands.command(loaded.path, argv)
     return argv
 
 

@@ -27,6 +27,15 @@ def state_dir() -> str:
     return os.path.join(_xdg("XDG_STATE_HOME", ".local/state"), "mcpbox")
 
 
+def data_dir() -> str:
+    return os.path.join(_xdg("XDG_DATA_HOME", ".local/share"), "mcpbox")
+
+
+def servers_dir() -> str:
+    """mcpbox's store of installed npm and PyPI servers (what `npx`/`uvx` entries run)."""
+    return os.path.join(data_dir(), "servers")
+
+
 def user_profiles_dir() -> str:
     return os.path.join(config_dir(), "profiles")
 

@@ -19,6 +19,10 @@ server's stdin.
   signal NUMBER   kill itself with signal NUMBER when told "exit"
   sigterm-only    keep running after stdin EOF; the default SIGTERM action ends it
   stubborn        ignore SIGTERM, SIGINT, SIGHUP and stdin EOF: only SIGKILL ends it
+  quiet           stubborn, and without the "ready": its first word is the echo of the
+                  client's, for a client whose stdout fails at mcpbox's first write
+  chatter STATUS  say "tick" every 10 ms, without being asked, and exit STATUS at stdin
+                  EOF: mcpbox keeps writing to a client that may have gone
   daemon [keep]   fork a daemon (double fork + setsid, ignores SIGTERM and SIGHUP,
                   sleeps forever), then exit 0 when told "exit"; with "keep" the
                   daemon keeps the inherited stdin/stdout/stderr open instead of
@@ -31,6 +35,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 
@@ -100,17 +105,26 @@ def start_daemon(keep_stdio: bool) -> None:
     os.close(ready_read)
 
 
+def chatter() -> None:
+    while True:
+        say(word("tick"))
+        time.sleep(0.01)
+
+
 def main() -> None:
     mode, *rest = sys.argv[1:]
     argument = rest[0] if rest else ""
-    if mode == "stubborn":
+    if mode in ("stubborn", "quiet"):
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
     if mode == "daemon":
         start_daemon(keep_stdio=argument == "keep")
-    say(word("ready"))
+    if mode != "quiet":
+        say(word("ready"))
+    if mode == "chatter":
+        threading.Thread(target=chatter, daemon=True).start()
     told = echo_until_exit()
-    if mode == "eof" and not told:
+    if mode in ("eof", "chatter") and not told:
         sys.exit(int(argument))
     if mode == "exit" and told:
         sys.exit(int(argument))

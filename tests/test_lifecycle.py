@@ -21,6 +21,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +31,12 @@ import pytest
 
 from conftest import MCPBOX
 from lifecycle_servers import word
+from mcpbox.errors import EXIT_INTERNAL, EXIT_RELAY
+from mcpbox.sandbox import cgroup
 from mcpbox.sandbox.spawn import FRESH_UID_BASE
 
 SERVER = str(Path(__file__).resolve().parent / "lifecycle_servers.py")
 TIMEOUT = 30.0  # against hangs only; a healthy run takes a fraction of it (or 2 x pump.GRACE_SECONDS)
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass
@@ -106,16 +108,13 @@ def read_to_eof(fd: int) -> bytes:
 
 
 def sandbox_cgroups(box: Box) -> list[Path]:
-    """Where mcpbox makes its cgroups (`mcpbox-<pid>` below its own, in each hierarchy)."""
-    name = f"mcpbox-{box.process.pid}"
+    """The cgroups of a sandbox: `mcpbox-<pid>` (or `mcpbox-<pid>-N`) below mcpbox's own cgroup, which is
+    this test's, in each hierarchy (v1: a directory per controller; v2: the unified tree), as cgroup.py
+    makes them."""
     found = []
-    for line in Path(f"/proc/{os.getpid()}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        for controller in controllers.split(",") if controllers else [""]:
-            base = CGROUP_ROOT / controller if controller else CGROUP_ROOT
-            candidate = base / path.lstrip("/") / name
-            if candidate.is_dir():
-                found.append(candidate)
+    for controller, path in cgroup.own_paths().items():
+        parent = Path(cgroup.ROOT, controller, path.lstrip("/"))
+        found += [*parent.glob(f"mcpbox-{box.process.pid}"), *parent.glob(f"mcpbox-{box.process.pid}-*")]
     return found
 
 
@@ -176,9 +175,11 @@ def finish(box: Box, *, settle: float = 0.0) -> tuple[int, bytes, bytes]:
 
     `settle` > 0 allows that long for the kernel to finish off the sandbox
     (only when mcpbox itself was SIGKILLed and could not wait for it).
+    The output is b"" when mcpbox's stdout was not a pipe to the test, or the test closed it.
     """
     status = box.process.wait(TIMEOUT)
-    out = read_to_eof(box.process.stdout.fileno())
+    client = box.process.stdout
+    out = read_to_eof(client.fileno()) if client is not None and not client.closed else b""
     err = read_to_eof(box.process.stderr.fileno())
     assert not box.me.is_running(), "mcpbox was not reaped"
     deadline = time.monotonic() + settle
@@ -191,19 +192,35 @@ def finish(box: Box, *, settle: float = 0.0) -> tuple[int, bytes, bytes]:
 
 
 def assert_cgroups_removed(box: Box) -> None:
-    still = [str(path) for path in box.cgroups if path.exists()]
+    still = sorted(str(path) for path in {*box.cgroups, *sandbox_cgroups(box)} if path.exists())
     assert not still, f"mcpbox left its cgroups behind: {still}"
 
 
-def start(boxes: list[Box], *server_args: str) -> Box:
-    """`mcpbox run` the fake server in mode `server_args`; back once it said "ready" and its processes are recorded."""
-    process = subprocess.Popen([*MCPBOX, "run", "--", sys.executable, SERVER, *server_args], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+def start(boxes: list[Box], *server_args: str, stdout: int = subprocess.PIPE, mcpbox: list[str] = MCPBOX) -> Box:
+    """`mcpbox run` the fake server in mode `server_args`; back once its processes are recorded, after it
+    said "ready" (or, when mcpbox's stdout is not a pipe to the test, once it runs)."""
+    process = subprocess.Popen([*mcpbox, "run", "--", sys.executable, SERVER, *server_args], stdin=subprocess.PIPE,
+                               stdout=stdout, stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
     box = Box(process, psutil.Process(process.pid))
     boxes.append(box)
-    read_exactly(box, word("ready"))
+    if stdout == subprocess.PIPE:
+        read_exactly(box, word("ready"))
+    else:
+        wait_for_server(box)
     collect(box)
     return box
+
+
+def wait_for_server(box: Box) -> None:
+    """Until the fake server runs below mcpbox, for a test that cannot read its "ready"."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        box.seen = {proc.pid: proc for proc in box.me.children(recursive=True)}
+        if server_processes(box):
+            return
+        if box.process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the server did not start below mcpbox (status {box.process.poll()})")
+        time.sleep(0.02)
 
 
 # -- the client goes away -----------------------------------------------------
@@ -351,6 +368,111 @@ def test_daemon_of_the_server_dies_with_the_sandbox(boxes: list[Box], stdio: str
     assert_cgroups_removed(box)
 
 
+# -- the client's stdout fails, or goes away -------------------------------------
+#
+# The servers here ignore stdin EOF (quiet) or keep writing (chatter), so an
+# mcpbox that only exits, leaving its sandbox to --die-with-parent, is caught:
+# nothing of the sandbox may be alive, a zombie or in a cgroup once it has exited.
+
+
+def test_client_stdout_full_stops_the_sandbox_with_one_line(boxes: list[Box]) -> None:
+    """mcpbox's stdout is /dev/full: its first write to the client fails with ENOSPC, which is not the client
+    going away. The sandbox is killed, reaped and its cgroups removed, and only then one line says what failed,
+    with 74 (EX_IOERR)."""
+    with open("/dev/full", "wb") as full:
+        box = start(boxes, "quiet", stdout=full.fileno())
+    box.process.stdin.write(word("hello"))
+    status, _, err = finish(box)
+    line = assert_one_line(err.decode())
+    assert status == EXIT_RELAY, err
+    assert "cannot write to the client (stdout): No space left on device; the server was stopped" in line
+    assert_cgroups_removed(box)
+
+
+def test_client_stdout_failing_mid_session_stops_the_sandbox(boxes: list[Box]) -> None:
+    """mcpbox's stdout is a terminal whose other end closes while the server is writing: EIO in the middle
+    of the relay loop, with the same guarantees."""
+    terminal, stdout = os.openpty()
+    try:
+        box = start(boxes, "chatter", "3", stdout=stdout)
+    finally:
+        os.close(stdout)
+    seen = b""
+    while b'"tick"' not in seen:  # the relay is live
+        ready, _, _ = select.select([terminal], [], [], TIMEOUT)
+        assert ready, f"no tick from mcpbox within {TIMEOUT} s"
+        seen += os.read(terminal, 65536)
+    os.close(terminal)
+    status, _, err = finish(box)
+    line = assert_one_line(err.decode())
+    assert status == EXIT_RELAY, err
+    assert "cannot write to the client (stdout): Input/output error" in line
+    assert_cgroups_removed(box)
+
+
+def test_client_closing_its_end_of_stdout_is_the_client_going_away(boxes: list[Box]) -> None:
+    """The client closes its end of mcpbox's stdout while the server keeps writing: the broken pipe is the
+    client gone, as EOF on mcpbox's stdin is. The server's stdin is closed, it exits 3 at that, and mcpbox
+    exits with that status and no line; nothing is left."""
+    box = start(boxes, "chatter", "3")
+    read_exactly(box, word("tick"))
+    box.process.stdout.close()
+    status, _, err = finish(box)
+    assert status == 3, err
+    assert err == b""
+    assert_cgroups_removed(box)
+
+
+BROKEN_RELAY = """\
+from mcpbox.relay import pump
+deliver = pump.Pump._deliver
+
+def broken(self, output):
+    if any(b"boom" in chunk for chunk in output.to_server):
+        raise RuntimeError("boom")
+    deliver(self, output)
+
+pump.Pump._deliver = broken
+"""
+
+
+def test_internal_error_in_the_relay_stops_the_sandbox_with_one_line(boxes: list[Box], tmp_path: Path) -> None:
+    """A bug in the relay loop (here: an exception planted on the client's message "boom") gets the same
+    teardown, then one line and 70 (EX_SOFTWARE), not 125, the profile's status."""
+    script = tmp_path / "broken_mcpbox.py"
+    script.write_text(f"import sys\n{BROKEN_RELAY}\nfrom mcpbox import cli\nsys.exit(cli.main(sys.argv[1:]))\n")
+    box = start(boxes, "stubborn", mcpbox=[sys.executable, str(script)])
+    box.process.stdin.write(word("boom"))
+    status, _, err = finish(box)
+    line = assert_one_line(err.decode())
+    assert status == EXIT_INTERNAL, err
+    assert "internal error: RuntimeError: boom" in line
+    assert_cgroups_removed(box)
+
+
+def test_cgroup_removal_waits_for_its_last_process_to_leave(tmp_path: Path) -> None:
+    """`Cgroups.remove` right after a kill: rmdir says EBUSY until the group is empty, and remove must
+    retry (for a bounded while) rather than leave the group behind. The process leaves it a moment later."""
+    groups = cgroup.create(f"mcpbox-{os.getpid()}-test", 64 * 1024 * 1024, 8)
+    if not groups.directories:
+        pytest.skip("mcpbox cannot make a cgroup on this host (not root, or no delegated controllers)")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        groups.join(sleeper.pid)
+        ender = threading.Timer(0.2, lambda: (sleeper.kill(), sleeper.wait()))
+        ender.start()
+        groups.remove()
+        ender.join()
+        left = [directory for directory in groups.directories if os.path.isdir(directory)]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        for directory in groups.directories:
+            if os.path.isdir(directory):
+                os.rmdir(directory)
+    assert not left, f"remove left {left} behind"
+
+
 # -- mcpbox's own failures: a status and one line -----------------------------
 
 
@@ -394,3 +516,26 @@ def test_broken_profile_exits_125_naming_file_and_key(tmp_path: Path, content: s
     assert str(profile) in line
     assert key in line
 
+
+
+def test_no_command_is_a_usage_error_exiting_2(tmp_path: Path) -> None:
+    """No command after '--' and none in the profile: the command line is wrong (2, as argparse's own errors),
+    not the profile (125)."""
+    profile = tmp_path / "commandless.toml"
+    profile.write_text("")
+    result = run_mcpbox("run", "--profile", str(profile))
+    assert result.returncode == 2
+    assert "no command" in assert_one_line(result.stderr)
+
+
+def test_every_status_of_run_is_documented() -> None:
+    """Each status mcpbox gives of its own is in the README's table and in 'mcpbox run --help'."""
+    from mcpbox import errors
+
+    statuses = {value for name, value in vars(errors).items() if name.startswith("EXIT_")}
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("### Exit status", 1)[1].split("###", 1)[0]
+    help_text = run_mcpbox("run", "--help").stdout
+    for status in sorted(statuses | {130, 137}):
+        assert f"| {status} |" in table, f"status {status} is not in the README's exit status table"
+        assert f"\n  {status:>3}  " in help_text, f"status {status} is not in 'mcpbox run --help'"

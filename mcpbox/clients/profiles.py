@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 from mcpbox import paths
 from mcpbox.clients.formats import Stdio
 from mcpbox.profile import INJECTION_VARIABLES, Profile, load
+from mcpbox.store.spec import is_runner
 
 # Variables the sandbox sets itself: passing the client's would point the server at host paths.
 SANDBOX_SET = frozenset({"PATH", "HOME", "USER", "LOGNAME", "TMPDIR"})
-OFFLINE_RUNNERS = ("npx", "uvx", "bunx", "pnpx")
+OFFLINE_RUNNERS = ("bunx", "pnpx")
 
 
 class EntryProfile(NamedTuple):
@@ -90,8 +91,11 @@ def make(label: str, entry: str, stdio: Stdio, command: str, profiles: dict[str,
     sandbox["read_write" if writable else "read_only"] += found
     if examples:
         notes += _adapt_argument_rules(document, examples, found)
-    if os.path.basename(command) in OFFLINE_RUNNERS:
-        notes.append(f"{os.path.basename(command)} fetches the server at start, and the sandbox has no network: "
+    runner = os.path.basename(command)
+    if is_runner(command):
+        notes.append(f"runs the copy of its package that mcpbox installs and pins in its store, not {runner}")
+    elif runner in OFFLINE_RUNNERS:
+        notes.append(f"{runner} fetches the server at start, and the sandbox has no network: "
                      "install the package and point the entry at it")
     return EntryProfile(name, document, tuple(notes))
 

@@ -21,6 +21,7 @@ from mcpbox.clients import files, profiles
 from mcpbox.clients.documents import Entry, entry_id, open_document
 from mcpbox.clients.formats import CLIENTS, Client, Stdio, default_path, stdio, with_command
 from mcpbox.errors import McpboxError, UsageError
+from mcpbox.store.spec import is_runner
 
 
 class Row(NamedTuple):
@@ -36,6 +37,7 @@ class Plan(NamedTuple):
     profiles: dict[str, str]  # path -> text, for profiles that do not exist yet
     records: dict[str, files.Record]  # entry id -> record to add (wrap) or to forget (unwrap)
     rows: list[Row]
+    installs: tuple[tuple[str, list[str]], ...] = ()  # (profile path, npx/uvx argv) to fill the store for
 
 
 def client_named(name: str) -> Client:
@@ -74,6 +76,7 @@ def plan_wrap(client: Client, path: str, text: str, only: list[str]) -> Plan:
     records: dict[str, files.Record] = {}
     new_profiles: dict[str, str] = {}
     rows: list[Row] = []
+    installs: list[tuple[str, list[str]]] = []
     taken: set[str] = set()
     launcher = mcpbox_argv()
     for entry in entries:
@@ -86,6 +89,8 @@ def plan_wrap(client: Client, path: str, text: str, only: list[str]) -> Plan:
             rows.append(Row(label, _profile_of(server), "already wrapped"))
             continue
         command = resolve(server.command, server.env)
+        if command is None and is_runner(server.command):  # mcpbox runs its store's copy, not the runner
+            command = os.path.basename(server.command)
         if command is None:
             rows.append(Row(label, "-", f"NOT wrapped: cannot find {server.command!r} on the PATH "
                                         "(write its absolute path in the entry, then wrap again)"))
@@ -98,6 +103,8 @@ def plan_wrap(client: Client, path: str, text: str, only: list[str]) -> Plan:
             new_profiles[profile_path] = profiles.render(
                 made.document, f"{client.label}: {label} ({server.command}); from the shipped {made.fitting!r} profile")
         args = [*launcher[1:], "run", "--profile", name, "--", command, *server.args]
+        if is_runner(command):
+            installs.append((profile_path, [command, *server.args]))
         snippet = document.replace(entry, with_command(entry.value, launcher[0], args))
         records[entry_id(entry)] = {"name": entry.keys[-1], "scope": entry.scope, "profile": name,
                                     "original": snippet.original, "wrapped": snippet.wrapped}
@@ -106,7 +113,7 @@ def plan_wrap(client: Client, path: str, text: str, only: list[str]) -> Plan:
     new = document.result()
     if new != text:
         open_document(client, path, new)  # what mcpbox writes must parse as the client reads it
-    return Plan(path, text, new, new_profiles, records, rows)
+    return Plan(path, text, new, new_profiles, records, rows, tuple(installs))
 
 
 def plan_unwrap(client: Client, path: str, text: str, only: list[str]) -> Plan:
@@ -208,11 +215,32 @@ def run(action: str, client_name: str, config: str | None, only: list[str], dry_
         done = len(plan.records)
         print(f"{shown}: {done} {'entry' if done == 1 else 'entries'} {action}ped"
               + (f", the previous file kept as {_short(backup)}" if backup else ", nothing to change"))
+        if action == "wrap":
+            _fill_store(plan.installs)
     print(_table(plan.rows))
     if plan.records and not dry_run:
         print(f"Restart {client.label} to use {'them' if action == 'wrap' else 'the original entries'}."
               + (f" 'mcpbox unwrap {client.name}' puts the entries back." if action == "wrap" else ""))
     return 0
+
+
+def _fill_store(installs: tuple[tuple[str, list[str]], ...]) -> None:
+    """Install and pin what each npx/uvx entry runs now, so that the client's first start needs no network;
+    one that fails here is installed on its first run instead."""
+    if not installs:
+        return
+    from mcpbox.store import commands
+    from mcpbox.store.spec import parse
+
+    for profile_path, argv in installs:
+        try:
+            spec = parse(argv)
+            entry = commands.ensure(profile_path, spec, print, "")
+        except McpboxError as error:
+            print(f"{' '.join(argv[:3])}: not installed now ({error}); mcpbox tries again on its first run")
+        else:
+            print(f"{spec.requirement}: {entry.package}@{entry.version} pinned for "
+                  f"{os.path.basename(profile_path).removesuffix('.toml')}")
 
 
 def _table(rows: list[Row]) -> str:

@@ -13,21 +13,90 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
-TAGS = "\U000e0000-\U000e007f"
-BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-FORMAT = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff\ufff9-\ufffb"
-INVISIBLE_ALWAYS = re.compile(f"[{TAGS}{BIDI}]")
-STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # what ANSI left: a lone ESC, a bare CSI
-INVISIBLE_ALL = re.compile(f"[{TAGS}{BIDI}{FORMAT}]")
+# Unicode's Default_Ignorable_Code_Point, from DerivedCoreProperties.txt of Unicode 16.0 (the same set since 9.0):
+# code points a renderer that does not support them shows as nothing. Python's unicodedata has no such property.
+DEFAULT_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+                     (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+                     (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+                     (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+# The other format characters that draw nothing where they are supported: interlinear annotation marks (the
+# annotation between them may be hidden) and Egyptian hieroglyph format controls. The remaining format characters,
+# the prepended concatenation marks (U+0600-0605, U+06DD, ...), are drawn, and so stay. Kept on purpose too:
+# U+2028/2029 (line breaks, which show as such), spaces of every width (they show as space) and private-use or
+# unassigned code points (a glyph of some font or a visible box, never nothing).
+ALSO_INVISIBLE = ((0xFFF9, 0xFFFB), (0x13430, 0x1343F))
+RAW_CONTROLS = ((0x7F, 0x7F), (0x80, 0x9F))  # the controls JSON may carry unescaped: DEL and C1
+
+
+def _class(ranges: Iterable[tuple[int, int]], leaving: str = "") -> str:
+    """A regex character class body of `ranges` without the characters `leaving` (none of these
+    code points is special in a class)."""
+    points = sorted({point for first, last in ranges for point in range(first, last + 1)} - set(map(ord, leaving)))
+    runs: list[list[int]] = []
+    for point in points:
+        if runs and runs[-1][1] == point - 1:
+            runs[-1][1] = point
+        else:
+            runs.append([point, point])
+    return "".join(chr(first) if first == last else f"{chr(first)}-{chr(last)}" for first, last in runs)
+
+
+# Real emoji need three of them: U+200D (ZWJ) joining two pictographs (👨‍👩‍👧, ❤️‍🔥, 👩🏽‍💻), one U+FE0E/FE0F
+# right after a pictograph (❤️) or a keycap's base (1️⃣), and tags in the three subdivision flags of Unicode's RGI
+# set (🏴󠁧󠁢󠁥󠁮󠁧󠁿 🏴󠁧󠁢󠁳󠁣󠁴󠁿 🏴󠁧󠁢󠁷󠁬󠁳󠁿). Nothing else is kept: a second selector after an emoji, a selector after a letter,
+# or tags spelling anything else can only carry hidden text (the "emoji smuggling" of bytes as selectors).
+# Pictographs: Unicode's Extended_Pictographic (emoji-data.txt), with its supplementary planes taken whole.
+PICTOGRAPHIC = ("\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u2388\u23cf"
+                "\u23e9-\u23f3\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u2605\u2607-\u2612"
+                "\u2614-\u2685\u2690-\u2705\u2708-\u2712\u2714\u2716\u271d\u2721\u2728\u2733\u2734\u2744\u2747"
+                "\u274c\u274e\u2753-\u2755\u2757\u2763-\u2767\u2795-\u2797\u27a1\u27b0\u27bf\u2934\u2935"
+                "\u2b05-\u2b07\u2b1b\u2b1c\u2b50\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff"
+                "\U0001fc00-\U0001fffd")
+_TAG = {ch: chr(0xE0000 + ord(ch)) for ch in "abcdefghijklmnopqrstuvwxyz"}
+RGI_FLAGS = "|".join("\U0001f3f4" + "".join(_TAG[ch] for ch in region) + "\U000e007f"
+                     for region in ("gbeng", "gbsct", "gbwls"))
+INVISIBLE = re.compile(
+    f"({RGI_FLAGS})"  # kept: the substitution writes group 1 back, which is empty for every other match
+    f"|(?<![{PICTOGRAPHIC}])(?!(?<=[#*0-9])\ufe0f\u20e3)[\ufe0e\ufe0f]"
+    f"|(?!(?:(?<=[{PICTOGRAPHIC}])|(?<=[{PICTOGRAPHIC}]\ufe0f))\u200d[{PICTOGRAPHIC}])\u200d"
+    f"|[{_class(DEFAULT_IGNORABLE + ALSO_INVISIBLE, leaving=chr(0x200D) + chr(0xFE0E) + chr(0xFE0F))}]")
+# ECMA-48's escape grammar, in its 7-bit (ESC Fe) and 8-bit (C1) forms: a control sequence (CSI, parameter,
+# intermediate and final bytes); a control string (OSC, DCS, SOS, PM, APC) up to ST, BEL or what starts another
+# escape, or to the end of the text; an nF escape (intermediates, then a final byte); an Fp, Fe or Fs escape. A
+# sequence cut short loses what it has.
+ANSI = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+                  r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                  r"|\x1b[ -/]+[0-~]?|\x1b[0-~]")
+STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # what ANSI left: a lone ESC, ST, any C1
 # Raw-byte hints that a message may hold something the result cleaner removes, each led by its first byte: a
-# JSON \u escape (the only way an ASCII message can spell ESC or any character past ASCII), C1 CSI, or the
-# exact UTF-8 of a tag or bidi character (a bare \xe2\x80 would match every em-dash and curly quote).
-# Definitions are cleaned whatever these say.
-U_ESCAPE = re.compile(rb"\\u")
-SUSPECT_LED = [(b"\\", U_ESCAPE), (b"\xc2", re.compile(rb"\xc2\x9b")), (b"\xd8", re.compile(rb"\xd8\x9c")),
-               (b"\xe2", re.compile(rb"\xe2(?:\x80[\x8e\x8f\xaa-\xae]|\x81[\xa6-\xa9])")),
-               (b"\xf3", re.compile(rb"\xf3\xa0[\x80\x81]"))]
+# JSON \u, \b or \f escape (the only ways an ASCII message can spell ESC, backspace, form feed or any character
+# past ASCII), or the exact UTF-8 of an invisible character or a C1 control (a bare \xe2\x80 would match every
+# em-dash and curly quote). Built from the ranges above, so the two cannot drift apart. Definitions are cleaned
+# whatever these say.
+U_ESCAPE = re.compile(rb"\\[ubf]")
+
+
+def _utf8_pattern(first: int, last: int) -> bytes:
+    """The UTF-8 of first..last as a byte regex: their common prefix, then one byte range and whole
+    continuation bytes (every range above is of that shape)."""
+    low, high = chr(first).encode(), chr(last).encode()
+    common = next(i for i in range(len(low)) if low[i] != high[i]) if low != high else len(low)
+    if common == len(low):
+        return re.escape(low)
+    tail = len(low) - common - 1
+    assert low[common + 1:] == b"\x80" * tail and high[common + 1:] == b"\xbf" * tail, (hex(first), hex(last))
+    return re.escape(low[:common]) + b"[" + bytes([low[common]]) + b"-" + bytes([high[common]]) + b"]" + (
+        b"[\x80-\xbf]" * tail)
+
+
+def _suspect_led() -> list[tuple[bytes, re.Pattern[bytes]]]:
+    by_lead: dict[bytes, list[bytes]] = {b"\\": [U_ESCAPE.pattern]}
+    for first, last in DEFAULT_IGNORABLE + ALSO_INVISIBLE + RAW_CONTROLS:
+        by_lead.setdefault(chr(first).encode()[:1], []).append(_utf8_pattern(first, last))
+    return [(lead, re.compile(b"|".join(patterns))) for lead, patterns in by_lead.items()]
+
+
+SUSPECT_LED = _suspect_led()
 LEAD_TRIES = 16  # leads checked one by one before the regex scans the rest
 SHORT_DATA = 512  # up to this length, one regex of all needles beats a memchr hop per lead (each hop is a call)
 COMMON_BYTES = b' etaoinsrhldcu\n.,":mfpgwybv{}[]0123456789kETAOINSRHLDCUMFPGWYBVKxjqzXJQZ'
@@ -36,10 +105,10 @@ COMMON_BYTES = b' etaoinsrhldcu\n.,":mfpgwybv{}[]0123456789kETAOINSRHLDCUMFPGWYB
 def suspect(raw: bytes) -> bool:
     """Whether the valid JSON `raw` may hold something `result_cleaner` removes.
 
-    ESC and other C0 controls can only be spelled as escapes there (JSON allows them nowhere
-    raw), so an ASCII message needs only the scan for \\u."""
+    ESC and the other C0 controls can only be spelled as escapes there (JSON allows them nowhere
+    raw), but DEL may be raw, so an ASCII message needs only the scans for \\u and DEL."""
     if raw.isascii():
-        return U_ESCAPE.search(raw) is not None
+        return b"\x7f" in raw or _led_search(raw, b"\\", U_ESCAPE)
     return any(_led_search(raw, lead, pattern) for lead, pattern in SUSPECT_LED)
 
 
@@ -163,22 +232,26 @@ class Redactor:
         return text
 
 
+def _without_invisible(text: str) -> str:
+    return text if text.isascii() else INVISIBLE.sub(r"\1", text)
+
+
+def _without_escapes(text: str) -> str:
+    """Invisible characters go first: one between ESC and the rest of a sequence must not hide it."""
+    return ANSI.sub("", _without_invisible(text))
+
+
 def clean_definition_text(text: str) -> str:
     """What the model may read of a definition: no escapes, no stray controls, nothing invisible."""
     if text.isascii() and not STRAY_CONTROL.search(text):
         return text
-    return STRAY_CONTROL.sub("", INVISIBLE_ALL.sub("", ANSI.sub("", text)))
+    return STRAY_CONTROL.sub("", _without_escapes(text))
 
 
 def result_cleaner(keep_ansi: bool) -> Callable[[str], str]:
-    def clean(text: str) -> str:
-        if text.isascii() and (keep_ansi or "\x1b" not in text):
-            return text
-        if not keep_ansi and ("\x1b" in text or "\x9b" in text):
-            text = ANSI.sub("", text)
-        return INVISIBLE_ALWAYS.sub("", text)
-
-    return clean
+    """A result is cleaned as a definition is, but with `keep_ansi` its escapes and controls stay
+    (a terminal-minded client shows the colours)."""
+    return _without_invisible if keep_ansi else clean_definition_text
 
 
 def walk(value: Any, change: Callable[[str], str], keys: bool = False) -> Any:
@@ -209,5 +282,6 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
-    """A server's line as safe to show on a terminal or in a log: no escapes, no invisible tricks."""
-    return CONTROL.sub("\ufffd", INVISIBLE_ALL.sub("", ANSI.sub("", text)))
+    """A server's line as safe to show on a terminal or in a log: no escapes, no invisible tricks;
+    a control left over is shown as U+FFFD, so the user sees that something was there."""
+    return CONTROL.sub("\ufffd", _without_escapes(text))

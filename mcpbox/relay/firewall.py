@@ -80,7 +80,7 @@ class Firewall:
         self.refused_asks = {method: asks for method, asks in CLIENT_ASKS.items() if not getattr(profile.client, asks)}
         self.changed: set[tuple[str, str]] = set()  # (kind, name) hidden because its definition changed
         self.from_client_pending: dict[str, Pending] = {}  # client requests the server has not answered
-        self.from_server_pending: dict[str, str] = {}  # server requests the client has not answered
+        self.from_server_pending: dict[str, Pending] = {}  # server requests the client has not answered
         self._notes: list[bytes] = []  # lines for the user's stderr, collected while handling a frame
 
     # -- the Relay interface ---------------------------------------------------
@@ -98,14 +98,19 @@ class Firewall:
         return self._with_notes(output)
 
     def server_gone(self) -> Output:
-        """Every request the server will now never answer gets an error at once."""
+        """Every request the server will now never answer gets an error at once; each request of the
+        server's that the client has yet to answer ends too (its answer would have nowhere to go)."""
         output = Output()
         for key, pending in self.from_client_pending.items():
             request_id = json.loads(key)
             output.to_client.append(jsonrpc.error(request_id, INTERNAL_ERROR,
                                                   "mcpbox: the server exited before answering") + b"\n")
             self._audit("server", pending.method, request_id, pending.name, "error", "server exited")
+        for key, pending in self.from_server_pending.items():
+            self._audit("server", pending.method, json.loads(key), None, "error", "server exited",
+                        pending.size, duration=self.clock() - pending.started)
         self.from_client_pending.clear()
+        self.from_server_pending.clear()
         return output
 
     def sent(self) -> None:
@@ -171,12 +176,7 @@ class Firewall:
         if message.kind == jsonrpc.RESPONSE:
             return self._client_response(message)
         if message.kind == jsonrpc.NOTIFICATION:
-            if message.method == "notifications/roots/list_changed" and not self.profile.client.roots:
-                return None
-            if message.method == "notifications/cancelled":
-                # The server may never answer now: the entry must not wait forever.
-                self.from_client_pending.pop(jsonrpc.id_key(message.params.get("requestId")), None)
-            return message.raw
+            return self._client_notification(message)
         key = message.id_key
         refusal = self._pending_refusal(key, self.from_client_pending)
         if refusal:
@@ -188,11 +188,26 @@ class Firewall:
         if denial is not None:
             output.to_client.append(denial + b"\n")
             return None
-        changed = self._narrow_client_capabilities(message.method, params)
         audited = message.method == "tools/call" and self.profile.audit.arguments != "none"
         arguments = params.get("arguments") if audited else None
         self.from_client_pending[key] = Pending(message.method or "", name, self.clock(), len(message.raw), arguments)
-        return jsonrpc.dumps(message.body) if changed else message.raw
+        return self._narrowed(message)
+
+    def _client_notification(self, message: Message) -> bytes | None:
+        if message.method == "notifications/roots/list_changed" and not self.profile.client.roots:
+            self._audit("client", message.method, None, None, "drop", "client.roots", len(message.raw))
+            return None
+        if message.method == "notifications/cancelled":
+            # The server may never answer now: the entry must not wait forever, and its line says how it ended.
+            self._end_pending(self.from_client_pending, message.params.get("requestId"), "client")
+        return self._narrowed(message)
+
+    def _end_pending(self, table: dict[str, Pending], request_id: Any, by: str) -> None:
+        """A request the other side will not answer now (cancelled by `by`): forgotten, with its audit line."""
+        pending = table.pop(jsonrpc.id_key(request_id), None)
+        if pending is not None:
+            self._audit(by, pending.method, request_id, pending.name, "cancel", f"cancelled by the {by}",
+                        pending.size, duration=self.clock() - pending.started, arguments=pending.arguments)
 
     def _judge_request(self, request_id: Any, method: str, params: dict[str, Any]) -> tuple[Any, bytes | None]:
         """(the item a request names, and mcpbox's answer when it must not reach the server)."""
@@ -218,24 +233,48 @@ class Firewall:
             return name, None
         if method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
             uri = params.get("uri")
-            if not isinstance(uri, str) or not self.resources.allows(uri):
-                return uri, self._deny(request_id, uri, method, f"Unknown resource: {uri}",
-                                       self._hiding_rule("resource", str(uri)))
-            return uri, None
+            return uri, self._refused_resource(request_id, method, uri)
+        if method == "subscriptions/listen":
+            # 2026-07-28's resources/subscribe: one refused URI refuses the stream, as it would the subscribe.
+            wanted = params.get("notifications")
+            uris = wanted.get("resourceSubscriptions") if isinstance(wanted, dict) else None
+            for uri in uris if isinstance(uris, list) else [] if uris is None else [uris]:
+                denial = self._refused_resource(request_id, method, uri)
+                if denial is not None:
+                    return uri, denial
+            return None, None
         if method == "completion/complete":
             ref = params.get("ref") if isinstance(params.get("ref"), dict) else {}
             name, uri = ref.get("name"), ref.get("uri")
             if ref.get("type") == "ref/prompt" and not self._visible("prompt", str(name)):
                 return name, self._deny(request_id, name, method, f"Unknown prompt: {name}",
                                         self._hiding_rule("prompt", name))
-            if ref.get("type") == "ref/resource" and not self.resources.allows(str(uri)):
-                return uri, self._deny(request_id, uri, method, f"Unknown resource: {uri}",
-                                       self._hiding_rule("resource", str(uri)))
+            if ref.get("type") == "ref/resource":
+                return uri, self._refused_resource(request_id, method, uri)
         return None, None
 
-    def _narrow_client_capabilities(self, method: str | None, params: dict[str, Any]) -> bool:
-        """The server is never told the client can do what the profile refuses it: `params` (the
-        request's own) is narrowed in place; True when that changed it."""
+    def _refused_resource(self, request_id: Any, method: str, uri: Any) -> bytes | None:
+        """mcpbox's answer to a request naming a resource (or template) the profile hides, else None."""
+        if not self._hidden_resource(uri):
+            return None
+        return self._deny(request_id, uri, method, f"Unknown resource: {uri}", self._hiding_rule("resource", str(uri)))
+
+    def _hidden_resource(self, uri: Any) -> bool:
+        return not (isinstance(uri, str) and self.resources.allows(uri))
+
+    def _narrowed(self, message: Message) -> bytes:
+        """The bytes of a client message, rewritten only when narrowing changed its params."""
+        return jsonrpc.dumps(message.body) if self._narrow_client_capabilities(message) else message.raw
+
+    def _narrow_client_capabilities(self, message: Message) -> bool:
+        """The server is never told the client can do what the profile refuses it, whatever the shape
+        of the message telling it (request or notification, alone or in a batch, params an object or
+        an array of them): its params are narrowed in place; True when that changed them."""
+        params = message.body.get("params")
+        each = params if isinstance(params, list) else [params]
+        return any([self._narrow_params(message.method, item) for item in each if isinstance(item, dict)])
+
+    def _narrow_params(self, method: str | None, params: dict[str, Any]) -> bool:
         changed = False
         if method == "initialize" and isinstance(params.get("capabilities"), dict):
             narrowed = self._without_refused(params["capabilities"])
@@ -263,18 +302,23 @@ class Firewall:
         return {k: v for k, v in capabilities.items() if k not in refused} if refused else None
 
     def _client_response(self, message: Message) -> bytes | None:
-        method = self.from_server_pending.pop(message.id_key, None)
-        if method is None:
+        """The client's answer to a server request: one audit line for the whole exchange, as for a
+        client request."""
+        pending = self.from_server_pending.pop(message.id_key, None)
+        if pending is None:
             self._audit("client", None, message.id, None, "drop", "response to an id the server never sent",
                         len(message.raw))
             return None
+        forward, decision, rule = message.raw, "allow" if "result" in message.body else "error", None
         result = message.body.get("result")
-        if method == "roots/list" and isinstance(result, dict) and isinstance(result.get("roots"), list):
+        if pending.method == "roots/list" and isinstance(result, dict) and isinstance(result.get("roots"), list):
             kept = self._granted_roots(result["roots"])
             if kept != result["roots"]:
-                self._audit("client", method, message.id, None, "filter", "roots outside the sandbox's binds")
-                return jsonrpc.dumps({**message.body, "result": {**result, "roots": kept}})
-        return message.raw
+                decision, rule = "filter", "roots outside the sandbox's binds"
+                forward = jsonrpc.dumps({**message.body, "result": {**result, "roots": kept}})
+        self._audit("client", pending.method, message.id, None, decision, rule, pending.size,
+                    duration=self.clock() - pending.started, response_bytes=len(message.raw))
+        return forward
 
     def _granted_roots(self, roots: list[Any]) -> list[Any]:
         """Only roots the sandbox can see: a bound path or a folder inside one."""
@@ -338,12 +382,23 @@ class Firewall:
     def _server_message(self, message: Message, output: Output) -> bytes | None:
         if message.kind == jsonrpc.RESPONSE:
             return self._server_response(message)
+        if message.method == "notifications/resources/updated":
+            uri = message.params.get("uri")
+            if self._hidden_resource(uri):  # the client would learn of a resource the profile hides
+                self._audit("server", message.method, message.id, uri, "drop",
+                            self._hiding_rule("resource", str(uri)), len(message.raw))
+                if message.kind == jsonrpc.REQUEST:  # dressed as a request: its sender must not wait forever
+                    output.to_server.append(jsonrpc.error(message.id, INVALID_PARAMS, f"Unknown resource: {uri}")
+                                            + b"\n")
+                return None
         if message.kind == jsonrpc.REQUEST:
             return self._server_request(message, output)
         asks = self.refused_asks.get(self.clean_result(message.method or ""))
         if asks is not None:
             self._audit("server", message.method, None, None, "drop", f"client.{asks}", len(message.raw))
             return None  # a refused request dressed as a notification
+        if message.method == "notifications/cancelled":
+            self._end_pending(self.from_server_pending, message.params.get("requestId"), "server")
         cleaned = self._cleaned(message, message.body)
         if cleaned is None:
             self._refuse_envelope(message)
@@ -368,7 +423,7 @@ class Firewall:
             output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: refused, {ENVELOPE_RULE}") + b"\n")
             self._refuse_envelope(message)
             return None
-        self.from_server_pending[key] = method
+        self.from_server_pending[key] = Pending(method, None, self.clock(), len(message.raw), None)
         return cleaned
 
     def _server_response(self, message: Message) -> bytes | None:

@@ -1,7 +1,9 @@
 """The only I/O in the relay: move bytes between the client, the relay and the sandbox.
 
 One selectors loop owns every pipe, the signals, the child's exit, the
-watchdog tick and the shutdown stages; nothing outlives `Pump.run`. It is a
+watchdog tick and the shutdown stages; nothing outlives `Pump.run` but the
+sandbox itself when the loop fails, which its owner (`spawn.Starting`, around
+the pump) then kills, reaps and removes the cgroups of. It is a
 plain epoll loop rather than anyio because importing asyncio alone costs
 ~45 ms here, most of mcpbox's start-up budget, and a message should cost one
 wake-up, one read and one write: data is written straight through and only
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from mcpbox.errors import RelayError
 from mcpbox.relay.interface import Output, Relay
 from mcpbox.relay.stderr import StderrLines
 from mcpbox.sandbox.spawn import Sandbox
@@ -34,8 +37,9 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 class Sink:
     """A non-blocking output that writes through and buffers only what the peer cannot take yet."""
 
-    def __init__(self, fd: int, on_broken: Callable[[], None] | None = None) -> None:
+    def __init__(self, fd: int, name: str, on_broken: Callable[[], None] | None = None) -> None:
         self.fd = fd
+        self.name = name  # for the one line when writing fails
         self.pending = bytearray()
         self.closed = False
         self.watched = False  # registered for EVENT_WRITE
@@ -70,8 +74,8 @@ class Sink:
         except BlockingIOError:
             return 0
         except OSError as error:
-            if error.errno not in (errno.EPIPE, errno.EBADF, errno.ECONNRESET):
-                raise
+            if error.errno not in (errno.EPIPE, errno.EBADF, errno.ECONNRESET):  # not the reader going away
+                raise RelayError(f"cannot write to {self.name}: {error.strerror}; the server was stopped") from None
             self.closed = True
             self.pending.clear()
             if self._on_broken is not None:
@@ -99,8 +103,8 @@ class Pump:
         self.client_in = client_in
         self.server_out = process.stdout.fileno()
         self.server_err = process.stderr.fileno()
-        self.to_server = Sink(process.stdin.fileno())
-        self.to_client = Sink(client_out, self._client_gone)
+        self.to_server = Sink(process.stdin.fileno(), "the server's stdin")
+        self.to_client = Sink(client_out, "the client (stdout)", self._client_gone)
         self.selector = selectors.DefaultSelector()
         self.status: int | None = None
         self.stop: Stop | None = None
@@ -137,7 +141,6 @@ class Pump:
             self.selector.close()
             os.close(wake_read)
             os.close(wake_write)
-            self.sandbox.cgroups.remove()
         assert self.status is not None
         return self.stop.status if self.stop else self.status
 

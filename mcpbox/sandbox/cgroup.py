@@ -7,10 +7,14 @@ back to rlimits, and `mcpbox doctor` says which holds.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
+import time
+from collections.abc import Callable
 
 ROOT = "/sys/fs/cgroup"
+EMPTYING_SECONDS = 2.0  # how long a group may stay busy after its processes were killed
 
 
 def _read(path: str) -> str:
@@ -29,6 +33,7 @@ class Cgroups:
         self.memory = False
         self.pids = False
         self._memory_events_at_removal: int | None = None  # the count survives the group's removal
+        self.sweeping: threading.Thread | None = None  # started by `create`, joined by `remove`
 
     def join(self, pid: int) -> None:
         for directory in self.directories:
@@ -55,13 +60,26 @@ class Cgroups:
         return 0
 
     def remove(self) -> None:
+        """Remove the groups once their processes are gone; also the end of the sweep `create` started.
+
+        A process killed a moment ago may not have left its group yet (or, when it is not mcpbox's child,
+        not been reaped), and rmdir says EBUSY until it has: retried for a bounded while, not given up at once.
+        """
+        if self.sweeping is not None:
+            self.sweeping.join()
+            self.sweeping = None
         if self._memory_events_at_removal is None:  # read before the files go: the caller reports it after
             self._memory_events_at_removal = self.memory_events()
+        deadline = time.monotonic() + EMPTYING_SECONDS
         for directory in self.directories:
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
+            while True:
+                try:
+                    os.rmdir(directory)
+                except OSError as error:
+                    if error.errno == errno.EBUSY and time.monotonic() < deadline:
+                        time.sleep(0.005)
+                        continue
+                break
 
 
 def own_paths() -> dict[str, str]:
@@ -89,7 +107,7 @@ def create(name: str, memory_bytes: int, processes: int) -> Cgroups:
                 groups.directories.append(directory)
                 setattr(groups, controller, True)
     if groups.directories:
-        _prime(own)
+        groups.sweeping = _prime(own)
     if not groups.directories and "" in own and os.path.exists(os.path.join(ROOT, "cgroup.controllers")):
         parent = os.path.join(ROOT, own[""].lstrip("/"))
         enabled = subtree_controllers(parent)
@@ -103,6 +121,7 @@ def create(name: str, memory_bytes: int, processes: int) -> Cgroups:
             groups.directories.append(os.path.join(parent, name))
             groups.memory = "memory.max" in settings
             groups.pids = "pids.max" in settings
+            groups.sweeping = _start(_sweep, [parent])
     return groups
 
 
@@ -114,7 +133,7 @@ def subtree_controllers(parent: str) -> list[str]:
         return []
 
 
-def _prime(own: dict[str, str]) -> None:
+def _prime(own: dict[str, str]) -> threading.Thread | None:
     """Start the kernel's wait for an RCU grace period now, off mcpbox's critical path.
 
     The first cgroup v1 migration after a quiet spell waits out a grace period
@@ -123,16 +142,26 @@ def _prime(own: dict[str, str]) -> None:
     mcpbox still prepares the sandbox, so moving bwrap in later costs little.
     """
     parents = [os.path.join(ROOT, c, own[c].lstrip("/")) for c in ("memory", "pids") if c in own]
-    if parents:
-        threading.Thread(target=_rejoin_and_sweep, args=(parents,), daemon=True).start()
+    return _start(_rejoin_and_sweep, parents) if parents else None
+
+
+def _start(target: Callable[[list[str]], None], parents: list[str]) -> threading.Thread:
+    """A thread owned by the Cgroups it is stored in (joined by `remove`), not a daemon left to die with mcpbox."""
+    thread = threading.Thread(target=target, args=(parents,))
+    thread.start()
+    return thread
 
 
 def _rejoin_and_sweep(parents: list[str]) -> None:
-    """Also remove groups left by an mcpbox that was killed (SIGKILL skips its clean-up)."""
     try:
         _write(os.path.join(parents[0], "cgroup.procs"), os.getpid())
     except OSError:
         pass
+    _sweep(parents)
+
+
+def _sweep(parents: list[str]) -> None:
+    """Remove groups left by an mcpbox that was killed (SIGKILL skips its clean-up)."""
     for parent in parents:
         try:
             names = os.listdir(parent)

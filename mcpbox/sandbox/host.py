@@ -410,18 +410,8 @@ def _finish(host: Host) -> None:
     groups = host.cgroups
     if groups is None:
         return
-    left = []
-    for directory in groups.directories:
-        for _ in range(20):  # the sandbox's last process may take a moment to leave the group
-            try:
-                os.rmdir(directory)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.005)
-        else:
-            left.append(directory)
+    groups.remove()  # waits, for a bounded while, for the sandbox's last process to leave
+    left = [directory for directory in groups.directories if os.path.isdir(directory)]
     if left:
         _emit(host, Result(WARN, "probe cgroup", f"could not remove {' '.join(left)}; remove it with rmdir"))
 

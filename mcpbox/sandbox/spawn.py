@@ -83,7 +83,9 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
 
 
 class Starting:
-    """bwrap between building the sandbox and running the server: the moment to apply limits."""
+    """bwrap between building the sandbox and running the server (the moment to apply limits), and the owner
+    of that sandbox to its end: leaving its `with` block, normally or by any exception, abandons bwrap if it
+    was never released, else kills what is left of the sandbox, reaps it and removes its cgroups."""
 
     def __init__(self, process: subprocess.Popen[bytes], info_fd: int, block_fd: int, user: SandboxUser,
                  limits: list[tuple[int, int]], cgroups: Cgroups, joining: threading.Thread,
@@ -96,6 +98,17 @@ class Starting:
         self.cgroups = cgroups
         self.joining = joining
         self.command = command  # what runs in the sandbox, its executable resolved
+        self.init_pid: int | None = None  # once bwrap said it
+        self.held = True  # the info and block fds are open: bwrap is neither released nor abandoned
+
+    def __enter__(self) -> "Starting":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.held:
+            self.abandon()
+        else:  # released (or dropped already: then this finds nothing left to do)
+            stop(self.process, self.cgroups, self.init_pid)
 
     def release(self) -> Sandbox:
         process = self.process
@@ -107,7 +120,7 @@ class Starting:
                 message = process.stderr.read(4096).decode(errors="replace").strip() if process.stderr else ""
                 raise SandboxError(f"the sandbox could not start: {message or 'bwrap exited'}; "
                                    "run 'mcpbox doctor'")
-            init_pid = int(info["child-pid"])
+            init_pid = self.init_pid = int(info["child-pid"])
             self.cgroups.join(init_pid)  # in case bwrap forked it before its own move landed
             if not self.user.fresh:
                 rlimit.apply_to(init_pid, self.limits)
@@ -116,8 +129,7 @@ class Starting:
             self._drop()
             raise
         finally:
-            os.close(self.info_fd)
-            os.close(self.block_fd)
+            self._let_go()
         return Sandbox(process, init_pid, self.cgroups)
 
     def abandon(self) -> None:
@@ -126,22 +138,40 @@ class Starting:
         try:
             self._drop()
         finally:
-            os.close(self.info_fd)
-            os.close(self.block_fd)
+            self._let_go()
 
     def _drop(self) -> None:
         _kill_group(self.process)  # first: an interrupted wait must not let the block fd close on a live bwrap
         self.joining.join()
-        stop(self.process, self.cgroups)
+        stop(self.process, self.cgroups, self.init_pid)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):  # no relay took them
+            if stream is not None:
+                stream.close()
+
+    def _let_go(self) -> None:
+        if self.held:
+            self.held = False
+            os.close(self.info_fd)
+            os.close(self.block_fd)
 
 
-def stop(process: subprocess.Popen[bytes], cgroups: Cgroups) -> None:
-    """End a sandbox that no relay took over, and remove its cgroups."""
+def stop(process: subprocess.Popen[bytes], cgroups: Cgroups, init_pid: int | None) -> None:
+    """End a sandbox however far it got, reap it and remove its cgroups; what already ended is left be.
+
+    Killing bwrap's group kills bwrap; its init, in a session of its own, dies with it (--die-with-parent).
+    Once bwrap is reaped the init is mcpbox's child (mcpbox becomes a subreaper before the release), so it
+    is killed again here, in case, and reaped: the kernel has then ended everything in its PID namespace, and
+    the groups are empty when removed.
+    """
     _kill_group(process)
     process.wait()
-    for stream in (process.stdin, process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
+    if init_pid is not None:
+        try:
+            if os.waitpid(init_pid, os.WNOHANG)[0] == 0:  # an unreaped child of ours: its pid is not reused
+                os.kill(init_pid, signal.SIGKILL)
+                os.waitpid(init_pid, 0)
+        except ChildProcessError:
+            pass  # reaped already (by the relay), or not ours to reap (before mcpbox became a subreaper)
     cgroups.remove()
 
 

@@ -265,6 +265,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         (bin_dir / name).write_text("#!/bin/sh\nexit 0\n")
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(wrap, "_fill_store", lambda installs: None)  # npx/uvx installs: tests/store
     places = {"BIN": str(bin_dir), "PROJ": str(tmp_path / "proj"), "NOTES": str(tmp_path / "notes"),
               "REPO": str(tmp_path / "repo"), "DB": str(tmp_path / "app.db")}
     for name in ("PROJ", "NOTES", "REPO"):

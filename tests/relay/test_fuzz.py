@@ -31,7 +31,9 @@ import functools
 import json
 import os
 import re
+import sys
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -84,9 +86,15 @@ elicitation = false
 roots = true
 """
 DENIED_ASKS = {"sampling/createMessage", "elicitation/create"}
-INVISIBLE = set("\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                "\u200e\u200f\u061c") | {chr(c) for c in range(0xE0000, 0xE0080)}
-ESCAPE_SEQUENCE = re.compile("\x1b\\[[0-9;]*[A-Za-z]|\x1b\\][^\x07\x1b]*\x07")  # SGR-like CSI, OSC ended by BEL
+# Unicode's own derivation of Default_Ignorable_Code_Point from Python's database (format characters and variation
+# selectors, less the prepended concatenation marks), plus Other_Default_Ignorable_Code_Point's list
+PREPENDED = {*range(0x600, 0x606), 0x6DD, 0x70F, 0x890, 0x891, 0x8E2, 0x110BD, 0x110CD}
+INVISIBLE = {chr(c) for c in range(sys.maxunicode + 1) if c not in PREPENDED and (
+    unicodedata.category(chr(c)) == "Cf" or "VARIATION SELECTOR" in unicodedata.name(chr(c), ""))} | {
+    chr(c) for c in (0x34F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2065, 0x3164, 0xFFA0, *range(0xFFF0, 0xFFF9),
+                     0xE0000, *range(0xE0002, 0xE0020), *range(0xE0080, 0xE1000))}
+EMOJI_PARTS = {"\u200d", "\ufe0e", "\ufe0f", *map(chr, range(0xE0020, 0xE0080))}  # what real emoji are built with
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # ESC and C1 start every escape sequence
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -102,7 +110,11 @@ def report_counts():
 
 
 def invisible(name: str) -> bool:
-    return any(c in INVISIBLE for c in name) or ESCAPE_SEQUENCE.search(name) is not None
+    """Whether a name holds an invisible character or a control. Loose where emoji may be built: with
+    any non-ASCII symbol, punctuation or mark (or an unassigned code point) in the name, the joiner, the
+    presentation selectors and tags are let pass, since a real emoji needs them."""
+    emoji = any(ord(c) > 0x7F and unicodedata.category(c)[0] in "SPM" or unicodedata.category(c) == "Cn" for c in name)
+    return any(c in INVISIBLE and not (emoji and c in EMOJI_PARTS) for c in name) or CONTROL.search(name) is not None
 
 
 def hidden_tool(name: str) -> bool:
@@ -246,13 +258,27 @@ class Harness:
         if "id" in message:
             self.sent[key] = message["method"]
         params = message.get("params")
-        if isinstance(params, dict):  # the server is never told the client can do what the profile refuses
-            told = [params.get("capabilities") if message["method"] == "initialize" else None]
-            if isinstance(params.get("_meta"), dict):
-                told.append(params["_meta"].get(META))
+        for each in params if isinstance(params, list) else [params]:
+            if not isinstance(each, dict):
+                continue
+            # the server is never told the client can do what the profile refuses, whatever the message's shape
+            told = [each.get("capabilities") if message["method"] == "initialize" else None]
+            if isinstance(each.get("_meta"), dict):
+                told.append(each["_meta"].get(META))
             for capabilities in told:
                 assert not (isinstance(capabilities, dict) and {"sampling", "elicitation"} & capabilities.keys()), (
                     f"refused capabilities told to the server: {message}")
+        if "id" in message and isinstance(params, dict):  # no hidden resource is read or subscribed to
+            if message["method"] in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
+                assert public_uri(params.get("uri")), f"hidden resource reached the server: {message}"
+                OBSERVED["resource requests forwarded"] += 1
+            wanted = params.get("notifications")
+            if message["method"] == "subscriptions/listen" and isinstance(wanted, dict):
+                subscriptions = wanted.get("resourceSubscriptions")
+                subscriptions = subscriptions if isinstance(subscriptions, list) else [] if subscriptions is None else [
+                    subscriptions]
+                assert all(public_uri(uri) for uri in subscriptions), f"hidden subscription reached the server: {message}"
+                OBSERVED["subscriptions/listen forwarded"] += 1
         if message["method"] != "tools/call" or "id" not in message:
             return
         OBSERVED["tools/call forwarded"] += 1
@@ -284,6 +310,9 @@ class Harness:
         leaked = [text for text in strings(content) if SECRET in text or PLAIN_SECRET in text]
         assert not leaked, f"a secret reached the client: {message}"
         method = message.get("method")
+        if method == "notifications/resources/updated":  # as a notification or dressed as a request
+            params = message.get("params")
+            assert isinstance(params, dict) and public_uri(params.get("uri")), f"an update named a hidden resource: {message}"
         if method is not None:
             if "id" in message:
                 assert method not in DENIED_ASKS, f"a {method} request reached the client"
@@ -323,6 +352,18 @@ class Harness:
 CLIENT_ATOMS = ["", "a", "hello", " ", "\x1b[31m", "\x1b]8;;http://x\x07", "\x9b1m", "\U000E0041", "\u202e",
                 "\u200b", "tok/en", "ghp_" + "a1B2" * 9, "AKIAIOSFODNN7EXAMPLE", "é", "😀", "\n", '"', "\\", "/", "..",
                 "%2e"]
+# Every invisible class, escape form and control, and the real emoji built with some of them.
+SMUGGLED = "".join(chr(0xFE00 + b) if b < 16 else chr(0xE0100 + b - 16) for b in b"rm -rf ~")  # bytes as selectors
+INVISIBLE_ATOMS = ["\U0001F600" + SMUGGLED, "a\ufe0f", "\ufe0f", "\u200d", "\U000E0100", "\u034f", "\u115f",
+                   "\u3164", "\uffa0", "\u2065", "\ufff0", "\U0001D173", "\U0001BCA0", "\U00013430", "\u180b",
+                   "\u00ad", "\U000E0001", "\U000E0fff"]
+ESCAPE_ATOMS = ["\x1bP1$r0m\x1b\\", "\x90q\x9c", "\x1b_apc\x07", "\x9fapc", "\x1bXsos\x1b\\", "\x1b^pm", "\x1b(B",
+                "\x1b $B", "\x1b7", "\x1bc", "\x1b]unterminated", "\x9d0;t\x07", "\x1b[", "\x1b", "\x85", "\x9c", "\x7f",
+                "\x00"]
+EMOJI_ATOMS = ["\U0001F468\u200d\U0001F469\u200d\U0001F467", "\u2764\ufe0f", "\u2764\ufe0f\u200d\U0001F525",
+               "1\ufe0f\u20e3", "\U0001F3F4" + "".join(chr(0xE0000 + ord(c)) for c in "gbsct") + "\U000E007F",
+               "\U0001F3F4" + "".join(chr(0xE0000 + ord(c)) for c in "evil") + "\U000E007F", "\U0001F3F4"]
+CLIENT_ATOMS += INVISIBLE_ATOMS + ESCAPE_ATOMS + EMOJI_ATOMS
 SERVER_ATOMS = CLIENT_ATOMS + [SECRET, PLAIN_SECRET, SECRET + PLAIN_SECRET]
 
 
@@ -387,15 +428,21 @@ def client_requests(draw) -> tuple[str, dict[str, Any] | None]:
     if kind == "prompt":
         return "prompts/get", {"name": draw(prompt_names), "arguments": draw(client_objects)}
     if kind == "resource":
-        return draw(st.sampled_from(["resources/read", "resources/subscribe", "resources/unsubscribe"])), {
-            "uri": draw(uris)}
+        method = draw(st.sampled_from(["resources/read", "resources/subscribe", "resources/unsubscribe",
+                                       "subscriptions/listen"]))
+        if method == "subscriptions/listen":  # 2026-07-28
+            subscriptions = st.lists(uris, max_size=3) | uris | client_values
+            return method, draw(maybe_meta({"notifications": draw(st.fixed_dictionaries(
+                {}, optional={"resourceSubscriptions": subscriptions, "toolsListChanged": st.booleans()}))}))
+        return method, {"uri": draw(uris)}
     if kind == "complete":
         ref = draw(st.one_of(st.builds(lambda n: {"type": "ref/prompt", "name": n}, prompt_names),
                              st.builds(lambda u: {"type": "ref/resource", "uri": u}, uris), client_values))
         return "completion/complete", {"ref": ref, "argument": {"name": "a", "value": ""}}
     if kind == "initialize":
-        return "initialize", {"protocolVersion": "2025-06-18", "capabilities": draw(meta_capabilities),
-                              "clientInfo": {"name": draw(client_texts), "version": "1"}}
+        params = {"protocolVersion": "2025-06-18", "capabilities": draw(meta_capabilities),
+                  "clientInfo": {"name": draw(client_texts), "version": "1"}}
+        return "initialize", [params] if draw(st.integers(0, 5)) == 0 else params  # positional params too
     if kind == "discover":
         return "server/discover", draw(maybe_meta({}))
     if kind == "ping":
@@ -484,12 +531,20 @@ def exchanges(draw) -> list[tuple[str, Any]]:
         method = draw(st.sampled_from(["notifications/initialized", "notifications/cancelled",
                                        "notifications/roots/list_changed", "notifications/progress"]) | client_texts)
         params = {"requestId": draw(ids)} if method == "notifications/cancelled" else draw(st.none() | client_objects)
+        if draw(st.integers(0, 3)) == 0:  # a request's shape without its id: narrowed all the same
+            method, params = draw(client_requests())
         body = {"jsonrpc": "2.0", "method": method, **({"params": params} if params is not None else {})}
         return [("client", body)]
     if kind == "notify-server":
         method = draw(st.sampled_from(["notifications/message", "notifications/tools/list_changed",
-                                       "notifications/progress", "sampling/createMessage"]) | texts)
-        return [("server", {"jsonrpc": "2.0", "method": method, "params": draw(objects)})]
+                                       "notifications/progress", "sampling/createMessage",
+                                       "notifications/resources/updated", "notifications/cancelled"]) | texts)
+        params = draw(objects)
+        if method == "notifications/resources/updated":
+            params = {**params, "uri": draw(uris)}
+        elif method == "notifications/cancelled":
+            params = {"requestId": draw(ids)}
+        return [("server", {"jsonrpc": "2.0", "method": method, "params": params})]
     direction = draw(st.sampled_from(["client", "server"]))
     members = draw(st.lists(exchanges(), min_size=1, max_size=3))
     same_side = [body for steps in members for side, body in steps if side == direction]
@@ -718,3 +773,33 @@ def test_cleaning_prefilter_never_misses(text, keep_ansi, ascii_only):
     raw = json.dumps({"t": text}, ensure_ascii=ascii_only).encode()
     if filters.result_cleaner(keep_ansi)(text) != text:
         assert filters.suspect(raw), raw
+
+
+# Characters of every class the cleaners treat: invisible ones (all of them reachable), controls, escape introducers
+# and terminators, what real emoji are built from, and what clean text is made of (which must not be flagged).
+CLASS_CHARACTERS = st.one_of(
+    st.sampled_from(sorted({chr(point) for first, last in filters.DEFAULT_IGNORABLE + filters.ALSO_INVISIBLE
+                            for point in (first, last)})),
+    st.integers(0xE0000, 0xE0FFF).map(chr), st.integers(0xFE00, 0xFE0F).map(chr),
+    st.integers(0xE0100, 0xE01EF).map(chr), st.integers(0, 0x1F).map(chr), st.integers(0x7F, 0x9F).map(chr),
+    st.sampled_from(list("[]P X^_\\(#%7=c\u20e3\u2764\U0001F600\U0001F468\U0001F3F4\U0001F3FDabg1;\u2014\u201c\u65e5\u00e9")),
+    st.characters())
+
+
+@FUZZ
+@given(text=st.text(CLASS_CHARACTERS, max_size=12), key=st.text(CLASS_CHARACTERS, max_size=4),
+       ascii_only=st.booleans(), slash=st.booleans())
+def test_suspect_never_misses_what_a_cleaner_removes(text, key, ascii_only, slash):
+    """The raw-bytes prefilter decides whether a message is walked at all: it is never False for a message
+    whose string or key some cleaner would change, however the JSON writer spelled it."""
+    COUNTS["suspect over the character classes"] += 1
+    raw = json.dumps({key: [text]}, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    if slash:
+        raw = raw.replace(b"/", b"\\/")
+    changed = [clean for clean in (filters.result_cleaner(False), filters.result_cleaner(True))
+               if clean(text) != text or clean(key) != key]
+    if changed:
+        OBSERVED["suspect: messages a cleaner changes"] += 1
+        assert filters.suspect(raw), raw
+    for clean in (filters.result_cleaner(False), filters.result_cleaner(True), filters.clean_definition_text):
+        assert clean(clean(text)) == clean(text), "cleaning twice changes nothing more"

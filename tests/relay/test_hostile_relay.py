@@ -38,6 +38,8 @@ TAG_RANGE = re.compile("[\U000e0000-\U000e007f]")
 BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 ZERO_WIDTH = re.compile("[\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff]")
 ESC = "\x1b"
+REAL_EMOJI = "\U0001F468\u200d\U0001F469\u200d\U0001F467 \u2764\ufe0f \U0001F3F4" + "".join(
+    chr(0xE0000 + ord(c)) for c in "gbsct") + "\U000E007F"  # as the server writes them: they must arrive whole
 
 
 def hostile_profile(tmp: Path, extra: str = "", *, message_mb: int = 16, client: str = "sampling = false",
@@ -298,13 +300,13 @@ def test_invisible_characters_are_removed_from_definitions(start) -> None:
     assert sneaky["description"] == "Adds two numbers."
     assert sorted(sneaky["inputSchema"]["properties"]) == ["a", "b"]
     assert sneaky["inputSchema"]["properties"]["a"]["description"] == "first"
-    blob = json.dumps(listed, ensure_ascii=False)
+    blob = json.dumps(listed, ensure_ascii=False).replace(REAL_EMOJI, "")
     for pattern in (TAG_RANGE, BIDI, ZERO_WIDTH):
         assert not pattern.search(blob), pattern
     assert ESC not in blob
     names = [tool["name"] for tool in listed]
     assert not [name for name in names if name.endswith("tool")]  # evil\u200btool, tag\U000e0041tool (and secret_tool)
-    for name in ("evil\u200btool", "tag\U000e0041tool"):
+    for name in ("evil\u200btool", "tag\U000e0041tool", "vs\ufe01tool"):
         response, _ = client.call(name)
         assert response.get("error", {}).get("code") == -32602, (name, response)
     assert not [call for call in tool_calls(client.received()) if call["params"]["name"].endswith("tool")]
@@ -318,11 +320,27 @@ def test_results_lose_tags_bidi_and_ansi(start, escaped: bool) -> None:
     assert text(response) == "red|tags:|bidi:desrever|end"
 
 
+@pytest.mark.parametrize("escaped", [False, True], ids=["raw UTF-8", "JSON escapes"])
+def test_smuggled_text_and_every_escape_form_never_reach_the_model(start, escaped: bool) -> None:
+    """Bytes hidden as variation selectors after an emoji or a letter, DCS, APC, nF, Fp and 8-bit (C1) escapes
+    and stray C1 controls leave the `smuggler` tool's definition and its result; real emoji next to them stay."""
+    client = start()
+    [smuggler] = [tool for page in client.all_pages("tools/list", "tools") for tool in page
+                  if tool["name"] == "smuggler"]
+    assert smuggler["title"] == "Smuggler\U0001F600ab"
+    assert smuggler["description"] == f"Weather.\U0001F600ab {REAL_EMOJI}"
+    response, _ = client.call("smuggler", {"escaped": escaped})
+    assert text(response) == f"sunny\U0001F600ab|{REAL_EMOJI}"
+
+
 def test_keep_ansi_keeps_ansi_in_results_but_not_tags_or_bidi(start, tmp_path: Path) -> None:
     """[redact] keep_ansi = true: colours survive in results; tags and bidi controls still go."""
     client = start(hostile_profile(tmp_path, "[redact]\nkeep_ansi = true\n"))
     response, _ = client.call("dirty")
     assert text(response) == f"{ESC}[31mred{ESC}[0m|tags:|bidi:desrever|end"
+    response, _ = client.call("smuggler")  # escapes and controls stay; smuggled selectors still go
+    assert text(response).startswith(f"sunny\U0001F600ab{ESC}P1$r0m") and text(response).endswith(f"|{REAL_EMOJI}")
+    assert "\ufe01" not in text(response) and "\U000E0100" not in text(response) and "\x85" in text(response)
 
 
 # -- what the server writes on stdout --------------------------------------------------------
@@ -627,3 +645,63 @@ def assert_memory_bounded(client: Client) -> None:
     status = Path(f"/proc/{client.process.pid}/status").read_text()
     peak_kib = int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1))
     assert peak_kib * 1024 < RSS_LIMIT, f"mcpbox's peak RSS was {peak_kib} KiB"
+
+
+# -- 2026-07-28 subscriptions, and the audit of every exchange --------------------------------------
+
+
+def test_subscriptions_listen_to_a_hidden_resource_is_refused_and_its_updates_hidden(start) -> None:
+    """subscriptions/listen (2026-07-28's resources/subscribe) naming a hidden resource is -32602 from mcpbox and
+    never reaches the server; one naming public resources is acknowledged by the server. An update the server
+    sends about a hidden resource never reaches the client; one about a public resource does."""
+    client = start()
+    hidden = {"notifications": {"resourceSubscriptions": ["file:///public/a.txt", "file:///private/b.txt"]}}
+    response, _ = client.request("subscriptions/listen", hidden)
+    assert response["error"] == {"code": -32602, "message": "Unknown resource: file:///private/b.txt"}
+    client.send({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+                 "params": {"notifications": {"resourceSubscriptions": ["file:///public/a.txt"]}}})
+    acknowledged = client.read()
+    assert acknowledged["method"] == "notifications/subscriptions/acknowledged"
+    assert acknowledged["params"]["notifications"] == {"resourceSubscriptions": ["file:///public/a.txt"]}
+    response, before = client.call("update", {"uri": "file:///private/b.txt"})
+    assert before == [] and text(response) == "updated"
+    response, before = client.call("update", {"uri": "file:///public/a.txt"})
+    assert [message["params"]["uri"] for message in before] == ["file:///public/a.txt"]
+    assert "private" not in json.dumps([m for m in client.received() if m.get("method") == "subscriptions/listen"])
+    assert client.close() == 0
+    decisions = [(line["method"], line["decision"]) for line in client.audit() if "private" in str(line.get("name"))]
+    assert decisions == [("subscriptions/listen", "deny"), ("notifications/resources/updated", "drop")]
+
+
+def test_every_exchange_gets_its_audit_line_answered_or_not(start) -> None:
+    """A server request the client answers, and a client request the client cancels before the server answers,
+    each leave one audit line, like every exchange that ends with an answer."""
+    client = start()
+    client.send({"jsonrpc": "2.0", "id": 51, "method": "tools/call",
+                 "params": {"name": "ask", "arguments": {"method": "ping", "id": "p-1"}}})
+    assert client.read() == {"jsonrpc": "2.0", "id": "p-1", "method": "ping", "params": {}}
+    client.send({"jsonrpc": "2.0", "id": "p-1", "result": {}})
+    response, _ = client.until(51)
+    assert json.loads(text(response))["got"]["result"] == {}
+    client.send({"jsonrpc": "2.0", "id": 52, "method": "tools/call",
+                 "params": {"name": "say", "arguments": {"answer": False}}})  # the server never answers it
+    client.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 52}})
+    client.received()  # the server has read the cancellation: the line for 52 is written
+    assert client.close() == 0
+    lines = {(line["direction"], line["method"], line["id"]): line for line in client.audit()}
+    assert lines["client", "ping", "p-1"]["decision"] == "allow"
+    assert (lines["client", "tools/call", 52]["decision"], lines["client", "tools/call", 52]["rule"]) == (
+        "cancel", "cancelled by the client")
+
+
+def test_an_initialize_without_an_id_in_a_batch_is_narrowed_too(start) -> None:
+    """Narrowing does not depend on the message's shape: an `initialize` sent as a notification, inside a batch,
+    reaches the server without the sampling the profile refuses."""
+    client = start()
+    client.send([{"jsonrpc": "2.0", "id": 61, "method": "ping"},
+                 {"jsonrpc": "2.0", "method": "initialize", "params": {
+                     "protocolVersion": "2025-06-18", "capabilities": {"sampling": {}, "roots": {}},
+                     "clientInfo": {"name": "again", "version": "0"}}}])
+    assert [answer["id"] for answer in client.read()] == [61]
+    [batch] = [message for message in client.received() if isinstance(message, list)]
+    assert batch[1]["method"] == "initialize" and batch[1]["params"]["capabilities"] == {"roots": {}}
