@@ -26,6 +26,13 @@ def describe(loaded: LoadedProfile) -> list[str]:
                  + f"; a private /tmp and home of {p.limits.tmp_mb} MB each")
     lines.append("environment: " + (", ".join(p.sandbox.env) or "none")
                  + " from the host; everything else is cleared")
+    from mcpbox.relay.filters import says_secret
+
+    secret = sorted({*(name for name in p.sandbox.env if says_secret(name)), *p.redact.env})
+    plain = [name for name in p.sandbox.env if name not in secret]
+    lines.append("secrets:     " + (", ".join(secret) + " (their values are redacted in everything mcpbox writes)"
+                                    if secret else "none")
+                 + (f"; passed as plain values: {', '.join(plain)}" if plain else ""))
     limits = p.limits
     lines.append(f"limits:      {limits.memory_mb} MB memory, {limits.processes} processes/threads, "
                  f"{limits.open_files} open files, {limits.cpu_seconds} s CPU, {limits.file_size_mb} MB per file, "

@@ -163,6 +163,14 @@ def test_check_prints_what_the_profile_grants(tmp_path: Path) -> None:
     assert "tools:       only a, except b" in result.stdout
 
 
+def test_check_says_which_passed_variables_are_treated_as_secrets(tmp_path: Path) -> None:
+    path = write(tmp_path, "[sandbox]\nenv = ['LANG', 'DB_PASSPHRASE', 'MYSQL_PWD']\n[redact]\nenv = ['SIGNING']\n")
+    result = subprocess.run([*MCPBOX, "check", str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "secrets:     DB_PASSPHRASE, MYSQL_PWD, SIGNING (their values are redacted" in result.stdout
+    assert "passed as plain values: LANG" in result.stdout
+
+
 def test_no_named_tuple_of_mcpbox_is_made_from_string_annotations() -> None:
     """A NamedTuple compiles each string annotation into a ForwardRef as its class is made (~0.1 ms a field,
     on every launch that imports it), which `from __future__ import annotations` would bring back."""

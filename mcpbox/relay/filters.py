@@ -183,8 +183,11 @@ TOKEN_PATTERNS: list[tuple[str, str, str]] = [  # (label, literal prefix, regex)
     ("stripe-key", "_live_", r"(?:sk|rk)_live_[A-Za-z0-9]{20,}"),
     ("private-key", "-----BEGIN", r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"),
 ]
-SECRET_NAME_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL", "AUTH", "PRIVATE",
-                     "COOKIE", "SESSION", "PAT")
+SECRET_NAME_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "PASS", "PWD", "PASSPHRASE", "CREDENTIAL",
+                     "CREDS", "CRED", "AUTH", "PRIVATE", "COOKIE", "SESSION", "PAT", "APIKEY", "DSN", "PIN", "OTP")
+# Glued names (DBPASSWORD, GITHUBTOKENS): these endings, singular or plural, say secret wherever the word ends.
+SECRET_NAME_ENDINGS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "PWD")
+NOT_SECRET_NAMES = {"PWD", "OLDPWD"}  # the shell's working directories
 MIN_SECRET_LENGTH = 6
 JSON_ESCAPABLE = re.compile(r'["\\/\x00-\x1f]')  # a JSON writer may spell these with a \ escape other than \u
 
@@ -196,9 +199,12 @@ def _literal_part(text: str) -> str:
 
 def says_secret(name: str) -> bool:
     """An environment variable whose name says its value is a secret."""
-    words = re.split(r"[^A-Z0-9]+", name.upper())
-    return any(word in SECRET_NAME_WORDS for word in words) or any(
-        name.upper().endswith(word) for word in ("TOKEN", "KEY", "SECRET", "PASSWORD"))
+    upper = name.upper()
+    if upper in NOT_SECRET_NAMES:
+        return False
+    words = re.split(r"[^A-Z0-9]+", upper)
+    return any(word in SECRET_NAME_WORDS or word.removesuffix("S") in SECRET_NAME_WORDS for word in words) or \
+        upper.endswith(SECRET_NAME_ENDINGS) or upper.removesuffix("S").endswith(SECRET_NAME_ENDINGS)
 
 
 class Redactor:

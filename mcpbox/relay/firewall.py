@@ -498,7 +498,7 @@ class Firewall:
         if (kind, name) not in self.changed:
             self.changed.add((kind, name))
             what = ", ".join(verdict)
-            self.audit.write(direction="server", event="pin", kind=kind, name=name, decision="hide",
+            self.audit.write(direction="server", event="pin", kind=kind, name=self._for_log(name), decision="hide",
                              rule="changed since first seen", fields=verdict)
             self._note(f"mcpbox: the server's {kind} {name!r} changed since it was first seen ({what}); "
                        f"it is hidden and its calls refused. If you trust the change: {self.reset_hint}")
@@ -583,12 +583,15 @@ class Firewall:
     def _audit(self, direction: str, method: str | None, request_id: Any, name: Any, decision: str,
                rule: str | None, size: int | None = None, duration: float | None = None,
                arguments: Any = None, response_bytes: int | None = None) -> None:
-        """One line per decision."""
-        record: dict[str, Any] = {"direction": direction, "method": method, "id": request_id, "decision": decision}
+        """One line per decision. Every text in it may come from a peer (an id, a method, a name, a rule quoting
+        them), so each is redacted: the audit log never holds a secret value."""
+        safe = self._for_log
+        record: dict[str, Any] = {"direction": direction, "method": safe(method), "id": safe(request_id),
+                                  "decision": decision}
         if name is not None:
-            record["name"] = name
+            record["name"] = safe(name)
         if rule is not None:
-            record["rule"] = rule
+            record["rule"] = safe(rule)
         if size is not None:
             record["bytes"] = size
         if response_bytes is not None:
@@ -598,6 +601,16 @@ class Firewall:
         if arguments is not None:
             record["arguments"] = partial(self._audited_arguments, arguments)  # worked out after the message went
         self.audit.write(**record)
+
+    def _for_log(self, value: Any) -> Any:
+        return self.redact(value) if isinstance(value, str) else value
+
+    def shown(self, line: bytes) -> bytes:
+        """A line for the user's stderr (the server's own, or mcpbox's notes quoting it): clients keep stderr in
+        log files, so it is made printable and redacted like what the client receives."""
+        text = line.decode(errors="replace")
+        shown = self.redact(filters.printable(text))
+        return line if shown == text else shown.encode()
 
     def _refuse_envelope(self, message: Message) -> None:
         """Audited without its id and with its method redacted: the audit log never holds a secret."""

@@ -29,6 +29,10 @@ class Relay(Protocol):
         """The server's stdout closed: whatever the client still waits for must be answered now."""
         ...
 
+    def shown(self, line: bytes) -> bytes:
+        """A line as it may reach the user's stderr (secrets redacted, terminal controls made harmless)."""
+        ...
+
     def sent(self) -> None:
         """The pump has sent the last Output: bookkeeping that need not delay it (audit lines) goes now."""
         ...

@@ -96,8 +96,8 @@ class Pump:
         self.sandbox = sandbox
         self.relay = relay
         self.check_limits = check_limits
-        self.stderr_lines = StderrLines(stderr_prefix)
-        self.relay_notes = StderrLines(b"")  # the relay's own lines, under a budget of their own
+        self.stderr_lines = StderrLines(stderr_prefix, relay.shown)
+        self.relay_notes = StderrLines(b"", relay.shown)  # the relay's own lines, under a budget of their own
         process = sandbox.process
         assert process.stdin and process.stdout and process.stderr
         self.client_in = client_in

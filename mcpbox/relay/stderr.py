@@ -7,13 +7,17 @@ when either happens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 LINE_MAX = 8192
 TOTAL_MAX = 16 * 1024 * 1024
 
 
 class StderrLines:
-    def __init__(self, prefix: bytes, line_max: int = LINE_MAX, total_max: int = TOTAL_MAX) -> None:
+    def __init__(self, prefix: bytes, shown: Callable[[bytes], bytes] = bytes, line_max: int = LINE_MAX,
+                 total_max: int = TOTAL_MAX) -> None:
         self._prefix = prefix
+        self._shown = shown  # what of a line may reach the user (the relay's redaction and cleaning)
         self._line_max = line_max
         self._budget = total_max
         self._partial = b""
@@ -44,7 +48,7 @@ class StderrLines:
     def _emit(self, line: bytes) -> bytes:
         if self._budget <= 0:
             return b""
-        text = self._prefix + line.rstrip(b"\r") + b"\n"
+        text = self._prefix + self._shown(line.rstrip(b"\r")) + b"\n"
         self._budget -= len(text)
         if self._budget <= 0:
             text += self._prefix + b"[mcpbox: the server's stderr exceeded its budget; the rest is dropped]\n"

@@ -51,7 +51,7 @@ def run(argv: Sequence[str], writable: str, readable: Sequence[str] = (), networ
         limits=LIMITS)
     user = spawn.sandbox_user()
     with _handed_to(writable, user.uid if user.fresh else None):
-        cgroup_name = f"mcpbox-install-{os.getpid()}-{next(_runs)}"
+        cgroup_name = f"mcpbox-{os.getpid()}-install-{next(_runs)}"  # the sweep's mcpbox-PID-... form
         with launch.start_sandbox(profile, list(argv), bwrap, cgroup_name) as starting:
             sandbox = starting.release()
             try:

@@ -64,6 +64,7 @@ def tools() -> list[list[dict]]:
     listing = list_calls["tools/list"]
     page_one = [
         {"name": "report", "description": "Everything this server has received.", "inputSchema": schema()},
+        {"name": "stderr", "description": "Write lines on stderr, then answer.", "inputSchema": schema(lines={"type": "array"})},
         {"name": "say", "description": "Write raw lines on stdout, then answer.",
          "inputSchema": schema(lines={"type": "array"}, answer={"type": "boolean"})},
         {"name": "ask", "description": "Send the client a request and answer with its response.",
@@ -151,6 +152,11 @@ def call(request_id: object, params: dict) -> dict | None:
                 line = line.replace(placeholder, value)
             write(line.encode("utf-8", "surrogatepass") + b"\n")
         return text_result(request_id, "said") if arguments.get("answer", True) else None
+    if name == "stderr":  # lines the user's terminal and the client's log file get through mcpbox
+        for line in arguments.get("lines", []):
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+        return text_result(request_id, "written")
     if name == "ask":
         ask_id = arguments.get("id", "server-ask-1")
         pending_asks[json.dumps(ask_id)] = request_id

@@ -1406,3 +1406,35 @@ def test_resource_uris_cannot_climb_out_of_their_glob(session):
 def test_two_definitions_of_one_tool_in_a_page_list_neither(session):
     """The second definition trips the pin; listing the first would show a tool whose calls are refused."""
     assert list_tools(session, 1, [tool("echo", "v1"), tool("echo", "v2"), tool("read_file")]) == ["read_file"]
+
+
+@pytest.mark.parametrize("name, secret", [
+    ("GITHUB_TOKEN", True), ("GITHUB_TOKENS", True), ("API_KEYS", True), ("AWS_SECRET_ACCESS_KEY", True),
+    ("DB_PASSPHRASE", True), ("MYSQL_PWD", True), ("DBPASSWORD", True), ("GH_CREDS", True),
+    ("GOOGLE_APPLICATION_CREDENTIALS", True), ("SSH_PASS", True), ("SENTRY_DSN", True), ("APIKEY", True),
+    ("PWD", False), ("OLDPWD", False), ("PATH", False), ("LANG", False), ("KEYBOARD_LAYOUT", False),
+    ("BYPASS_CACHE", False), ("NODE_ENV", False), ("TZ", False)])
+def test_names_that_say_secret(name: str, secret: bool) -> None:
+    assert filters.says_secret(name) is secret
+
+
+def test_no_audit_field_carries_a_secret_whoever_chose_it(tmp_path):
+    """Names, methods and ids come from the peers: each is redacted in the audit line, before or after validation."""
+    session = Session(tmp_path, secrets={"API_TOKEN": "s3cr3t/v4lue-123"})
+    session.client(call(1, "tool-s3cr3t/v4lue-123"))
+    session.client(request("s3cr3t/v4lue-123", "resources/read", {"uri": "file:///s3cr3t/v4lue-123"}))
+    session.client(b'{"jsonrpc":"2.0","id":"s3cr3t/v4lue-123","method":"ping","x":1,"x":2}\n')
+    session.server(line({"jsonrpc": "2.0", "id": "s3cr3t/v4lue-123", "result": {}}))
+    audit = session.audit_path.read_text()
+    assert len(session.audit()) == 4, "control: each was audited"
+    assert "s3cr3t/v4lue-123" not in audit and "[redacted:API_TOKEN]" in audit
+
+
+def test_lines_for_stderr_are_redacted_and_harmless():
+    firewall = Firewall(profiles.parse(PROFILE, "test.toml"), audit=AuditLog("/nonexistent/audit.jsonl"),
+                                pins=PinStore("/nonexistent/pins.json", {}), secrets={"API_TOKEN": "s3cr3t/v4lue-123"},
+                                home=HOME, granted_paths=[])
+    shown = firewall.shown
+    assert shown(b"plain line") == b"plain line"
+    assert shown(b"token s3cr3t/v4lue-123 \x1b[2J" + "\u202e".encode()) == b"token [redacted:API_TOKEN] "
+    assert shown(b"ghp_" + b"a" * 36) == b"[redacted:github-token]"

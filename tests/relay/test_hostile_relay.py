@@ -705,3 +705,30 @@ def test_an_initialize_without_an_id_in_a_batch_is_narrowed_too(start) -> None:
     assert [answer["id"] for answer in client.read()] == [61]
     [batch] = [message for message in client.received() if isinstance(message, list)]
     assert batch[1]["method"] == "initialize" and batch[1]["params"]["capabilities"] == {"roots": {}}
+
+
+def test_a_secret_reaches_neither_the_client_nor_stderr_nor_the_audit_log(start, tmp_path: Path) -> None:
+    """A server that knows a secret value (`[redact] env`) spells it on its stderr, on stdout as a non-JSON line,
+    as a notification's method, as a request's id and method, and in a result: the client, mcpbox's stderr
+    (which clients keep in log files) and the audit log get `[redacted:NAME]` or nothing, never the value."""
+    secret = "hunter2-passphrase-" + "7f3a9c"
+    profile = hostile_profile(tmp_path, '[redact]\nenv = ["HOSTILE_RUG"]\n')
+    client = start(profile, env={"HOSTILE_RUG": secret})
+    seen: list[Any] = []
+    for tool, lines in (("stderr", [f"debug: token={secret}", f"{ESC}]0;{secret}{ESC}\\"]),
+                        ("say", [f"not json {secret}",
+                                 json.dumps({"jsonrpc": "2.0", "method": f"notifications/{secret}"}),
+                                 json.dumps({"jsonrpc": "2.0", "id": secret, "method": "ping"}),
+                                 json.dumps({"jsonrpc": "2.0", "id": 7, "method": f"x/{secret}"})]),
+                        ("say", [json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
+                                             "params": {"level": "info", "data": {secret: secret}}})])):
+        response, before = client.call(tool, {"lines": lines})
+        seen += [response, *before]
+    assert client.close() == 0
+    stderr, audit = client.stderr(), (tmp_path / "audit.jsonl").read_text()
+    assert "debug: token=[redacted:HOSTILE_RUG]" in stderr, "control: the server's stderr line is shown"
+    assert "[server stdout, not JSON-RPC] not json [redacted:HOSTILE_RUG]" in stderr
+    assert any("[redacted:HOSTILE_RUG]" in json.dumps(message) for message in seen), "control: the log message came"
+    for where, text_seen in (("client", json.dumps(seen)), ("stderr", stderr), ("audit log", audit)):
+        assert secret not in text_seen, f"the secret reached the {where}"
+        assert ESC not in text_seen or where == "client", f"a terminal escape reached the {where}"
