@@ -220,6 +220,19 @@ class Redactor:
             _literal_part(prefix) for _, prefix, _ in self._patterns if prefix]
         self._always_walk = any(not prefix for _, prefix, _ in self._patterns) or not all(needles)
         self._has_needle = needle_search(needles)
+        # A secret of digits (a PIN, an account number) can also be spelled as a JSON number, whose text holds it.
+        self._digits = [(name, value) for name, value in self._secrets if value.isdigit()]
+        self.number = self._number if self._digits else None
+
+    def _number(self, value: Any) -> Any:
+        """`value` (a JSON number) or, when its text holds a secret of digits, that secret's `[redacted:NAME]`."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value
+        text = repr(value)
+        for name, digits in self._digits:
+            if digits in text:
+                return f"[redacted:{name}]"
+        return value
 
     def may_apply(self, raw: bytes) -> bool:
         """False only when no string in the JSON `raw` holds a secret or token, unless a \\u escape spells
@@ -260,15 +273,17 @@ def result_cleaner(keep_ansi: bool) -> Callable[[str], str]:
     return _without_invisible if keep_ansi else clean_definition_text
 
 
-def walk(value: Any, change: Callable[[str], str], keys: bool = False) -> Any:
-    """`value` with `change` applied to every string in it (and to object keys when `keys`)."""
+def walk(value: Any, change: Callable[[str], str], keys: bool = False,
+         number: Callable[[Any], Any] | None = None) -> Any:
+    """`value` with `change` applied to every string in it (and to object keys when `keys`), and `number`
+    to every number."""
     if isinstance(value, str):
         return change(value)
     if isinstance(value, list):
-        return [walk(item, change, keys) for item in value]
+        return [walk(item, change, keys, number) for item in value]
     if isinstance(value, dict):
-        return {(change(k) if keys else k): walk(v, change, keys) for k, v in value.items()}
-    return value
+        return {(change(k) if keys else k): walk(v, change, keys, number) for k, v in value.items()}
+    return value if number is None else number(value)
 
 
 def fingerprints(definition: dict[str, Any], fields: Iterable[str]) -> dict[str, str]:

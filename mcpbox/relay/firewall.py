@@ -535,10 +535,11 @@ class Firewall:
                 return self.redact(clean(text))
 
         # The envelope stays exact: a cleaned method could turn into a denied one, a cleaned id match nothing.
+        number = self.redact.number
         envelope = [body.get("method"), None if message.kind == jsonrpc.RESPONSE else body.get("id")]
-        if any(isinstance(value, str) and change(value) != value for value in envelope):
+        if any(filters.walk(value, change, number=number) != value for value in envelope if value is not None):
             return None
-        cleaned = {key: value if key in ("jsonrpc", "id", "method") else filters.walk(value, change, keys=True)
+        cleaned = {key: value if key in ("jsonrpc", "id", "method") else filters.walk(value, change, True, number)
                    for key, value in body.items()}
         return raw if cleaned == message.body else jsonrpc.dumps(cleaned)
 
@@ -603,7 +604,9 @@ class Firewall:
         self.audit.write(**record)
 
     def _for_log(self, value: Any) -> Any:
-        return self.redact(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return self.redact(value)
+        return value if self.redact.number is None else self.redact.number(value)
 
     def shown(self, line: bytes) -> bytes:
         """A line for the user's stderr (the server's own, or mcpbox's notes quoting it): clients keep stderr in

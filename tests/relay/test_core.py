@@ -1438,3 +1438,17 @@ def test_lines_for_stderr_are_redacted_and_harmless():
     assert shown(b"plain line") == b"plain line"
     assert shown(b"token s3cr3t/v4lue-123 \x1b[2J" + "\u202e".encode()) == b"token [redacted:API_TOKEN] "
     assert shown(b"ghp_" + b"a" * 36) == b"[redacted:github-token]"
+
+
+def test_a_secret_of_digits_is_redacted_as_a_number_too(tmp_path):
+    """A PIN passed as a secret may come back as a JSON number, in a value or an id: neither reaches the
+    client nor the audit log."""
+    session = Session(tmp_path, secrets={"BANK_PIN": "48151623"})
+    session.pending_call(1, name="echo")
+    raw = b'{"jsonrpc":"2.0","id":1,"result":{"content":[],"structuredContent":{"a":48151623,"b":48151623.5,"c":7}}}\n'
+    (reply,) = parsed(session.server(raw).to_client)
+    assert reply["result"]["structuredContent"] == {"a": "[redacted:BANK_PIN]", "b": "[redacted:BANK_PIN]", "c": 7}
+    out = session.server(line({"jsonrpc": "2.0", "id": 48151623, "method": "ping"}))
+    assert out.to_client == [] and parsed(out.to_server)[0]["error"]["code"] == -32600
+    session.server(line({"jsonrpc": "2.0", "id": 48151623, "result": {}}))
+    assert "48151623" not in session.audit_path.read_text() and len(session.audit()) >= 2

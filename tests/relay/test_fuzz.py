@@ -803,3 +803,35 @@ def test_suspect_never_misses_what_a_cleaner_removes(text, key, ascii_only, slas
         assert filters.suspect(raw), raw
     for clean in (filters.result_cleaner(False), filters.result_cleaner(True), filters.clean_definition_text):
         assert clean(clean(text)) == clean(text), "cleaning twice changes nothing more"
+
+
+def _spelled(digits: str) -> st.SearchStrategy[Any]:
+    """The ways a server may put a secret of digits into a message: as numbers of every form, in a key, in a
+    string with or without escapes around it."""
+    value = int(digits)
+    return st.sampled_from([value, -value, value + 0.25, float(value), value * 10 + 7, int("9" + digits),
+                            digits, f"pin {digits}!", {digits: 1}, {"k": [value]}])
+
+
+@FUZZ
+@given(data=st.data(), digits=st.integers(10**5, 10**15).map(str), ascii_only=st.booleans(),
+       spellings=st.integers(1, 4))
+def test_no_secret_of_digits_reaches_client_or_audit(data, digits, ascii_only, spellings):
+    """Whatever form a secret of digits takes in a server's answer (number, key, string), the bytes the client
+    receives and the audit log never hold it; the answer itself still arrives."""
+    COUNTS["digit secrets"] += 1
+    parts = [data.draw(_spelled(digits)) for _ in range(spellings)]
+    with tempfile.TemporaryDirectory() as directory:
+        audit = AuditLog(f"{directory}/audit.jsonl")
+        wall = Firewall(fuzz_profile(), audit=audit, pins=PinStore(f"{directory}/pins.json", {}),
+                        secrets={"BANK_PIN": digits}, home=HOME, granted_paths=[])
+        wall.from_client(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                     "params": {"name": "echo", "arguments": {}}}).encode() + b"\n")
+        answer = {"jsonrpc": "2.0", "id": 1, "result": {"content": [], "structuredContent": {"parts": parts}}}
+        out = wall.from_server(json.dumps(answer, ensure_ascii=ascii_only).encode() + b"\n")
+        wall.from_server(json.dumps({"jsonrpc": "2.0", "id": int(digits), "result": {}}).encode() + b"\n")
+        audit.close()
+        received = b"".join(out.to_client)
+        assert json.loads(received)["id"] == 1, "control: the answer reached the client"
+        assert digits.encode() not in received
+        assert digits not in Path(f"{directory}/audit.jsonl").read_text()
