@@ -87,3 +87,18 @@ def held_bytes(framer: Any) -> int:
     """What a relay LineFramer holds in memory: the incomplete line, or the head of a line being skipped."""
     skipped = framer._skipped
     return framer.pending() + (len(skipped.head) if skipped is not None else 0)
+
+
+async def run_client_entry(entry: dict[str, Any], env: dict[str, str], calls: list[tuple[str, dict[str, Any]]],
+                           errlog: Path) -> tuple[list[str], list[Any]]:
+    """Start a client config's stdio entry as the client would (its command, args and env over `env`) with the
+    `mcp` SDK: the tools it lists, and the results of `calls`."""
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env={**env, **entry.get("env", {})})
+    with errlog.open("w") as stderr:
+        async with stdio_client(params, errlog=stderr) as (read, write):
+            async with ClientSession(read, write) as client:
+                await client.initialize()
+                tools = [tool.name for tool in (await client.list_tools()).tools]
+                return tools, [await client.call_tool(name, arguments) for name, arguments in calls]

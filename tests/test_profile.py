@@ -154,19 +154,23 @@ def test_every_shipped_profile_is_valid() -> None:
         profile.load(str(path))
 
 
-def test_check_prints_what_the_profile_grants(tmp_path: Path) -> None:
-    path = write(tmp_path, "[sandbox]\nnetwork = true\nread_write = ['/srv/data']\n[tools]\nallow = ['a']\ndeny = ['b']\n")
+def check(path: Path) -> subprocess.CompletedProcess[str]:
+    """`mcpbox check PATH`, which must succeed."""
     result = subprocess.run([*MCPBOX, "check", str(path)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_check_prints_what_the_profile_grants(tmp_path: Path) -> None:
+    result = check(write(tmp_path, "[sandbox]\nnetwork = true\nread_write = ['/srv/data']\n[tools]\nallow = ['a']\n"
+                               "deny = ['b']\n"))
     assert "network:     the host's network" in result.stdout
     assert "writes:      /srv/data" in result.stdout
     assert "tools:       only a, except b" in result.stdout
 
 
 def test_check_says_which_passed_variables_are_treated_as_secrets(tmp_path: Path) -> None:
-    path = write(tmp_path, "[sandbox]\nenv = ['LANG', 'DB_PASSPHRASE', 'MYSQL_PWD']\n[redact]\nenv = ['SIGNING']\n")
-    result = subprocess.run([*MCPBOX, "check", str(path)], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
+    result = check(write(tmp_path, "[sandbox]\nenv = ['LANG', 'DB_PASSPHRASE', 'MYSQL_PWD']\n[redact]\nenv = ['SIGNING']\n"))
     assert "secrets:     DB_PASSPHRASE, MYSQL_PWD, SIGNING (their values are redacted" in result.stdout
     assert "passed as plain values: LANG" in result.stdout
 

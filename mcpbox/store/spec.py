@@ -61,22 +61,32 @@ def parse(argv: list[str]) -> Spec:
     raise SpecError(f"{argv[0]} is neither npx nor uvx")
 
 
-def _npx(words: list[str]) -> Spec:
-    packages: list[str] = []
+def _options(runner: str, words: list[str], flags: frozenset[str], naming: tuple[str, ...],
+             usage: str) -> tuple[list[str], list[str]]:
+    """A runner's leading options: the values given to the options `naming` a package, and the words after them.
+    Any other option is refused by name."""
+    values: list[str] = []
     rest = list(words)
     while rest and rest[0].startswith("-"):
         word = rest.pop(0)
         if word == "--":
             break
-        if word in NPX_FLAGS:
+        option, equals, value = word.partition("=")
+        if word in flags:
             continue
-        if word in ("-p", "--package") and rest:
-            packages.append(rest.pop(0))
-        elif word.startswith("--package="):
-            packages.append(word.split("=", 1)[1])
+        if word in naming and rest:
+            values.append(rest.pop(0))
+        elif equals and option.startswith("--") and option in naming:
+            values.append(value)
         else:
-            raise SpecError(f"npx option {word!r} is not supported under mcpbox (it runs an installed package: "
-                            "npx [-y] [--package PKG] PKG[@VERSION] ARGS)")
+            raise SpecError(f"{runner} option {word!r} is not supported under mcpbox (it runs an installed "
+                            f"package: {usage})")
+    return values, rest
+
+
+def _npx(words: list[str]) -> Spec:
+    packages, rest = _options("npx", words, NPX_FLAGS, ("-p", "--package"),
+                              "npx [-y] [--package PKG] PKG[@VERSION] ARGS")
     if not rest:
         raise SpecError("npx names no package to run")
     if len(packages) > 1:
@@ -105,21 +115,8 @@ def _npm_name(word: str) -> tuple[str, str]:
 
 
 def _uvx(words: list[str]) -> Spec:
-    source: str | None = None
-    rest = list(words)
-    while rest and rest[0].startswith("-"):
-        word = rest.pop(0)
-        if word == "--":
-            break
-        if word in UVX_FLAGS:
-            continue
-        if word == "--from" and rest:
-            source = rest.pop(0)
-        elif word.startswith("--from="):
-            source = word.split("=", 1)[1]
-        else:
-            raise SpecError(f"uvx option {word!r} is not supported under mcpbox (it runs an installed package: "
-                            "uvx [--from PKG] PKG[==VERSION] ARGS)")
+    sources, rest = _options("uvx", words, UVX_FLAGS, ("--from",), "uvx [--from PKG] PKG[==VERSION] ARGS")
+    source = sources[-1] if sources else None
     if not rest:
         raise SpecError("uvx names no command to run")
     command = rest[0]

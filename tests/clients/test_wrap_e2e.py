@@ -16,24 +16,12 @@ from typing import Any
 
 import pytest
 
-from conftest import EVERYTHING, TIME, require
+from conftest import EVERYTHING, TIME, require, run_client_entry
 from mcpbox import cli
 
 mcp = pytest.importorskip("mcp", reason="the mcp Python SDK is a test dependency (pip install -e .[test])")
-from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
 
 TIMEOUT = 60.0  # against hangs only
-
-
-async def list_and_call(entry: dict[str, Any], env: dict[str, str], tool: str, arguments: dict[str, Any],
-                        errlog: Path) -> tuple[list[str], Any]:
-    params = StdioServerParameters(command=entry["command"], args=entry["args"], env={**env, **entry.get("env", {})})
-    with errlog.open("w") as stderr:
-        async with stdio_client(params, errlog=stderr) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                tools = [t.name for t in (await session.list_tools()).tools]
-                return tools, await session.call_tool(tool, arguments)
 
 
 @pytest.mark.parametrize(("name", "server", "tool", "arguments", "expected"), [
@@ -56,8 +44,8 @@ def test_a_wrapped_entry_runs_as_the_client_starts_it(name: str, server: Path, t
     # too, so that mcpbox finds the profile wrap wrote in this test's private config dir).
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ["HOME"],
            **{key: os.environ[key] for key in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")}}
-    tools, result = asyncio.run(asyncio.wait_for(
-        list_and_call(entry, env, tool, arguments, tmp_path / "stderr"), TIMEOUT))
+    tools, (result,) = asyncio.run(asyncio.wait_for(
+        run_client_entry(entry, env, [(tool, arguments)], tmp_path / "stderr"), TIMEOUT))
     assert tool in tools, (tools, (tmp_path / "stderr").read_text())
     assert not result.is_error and expected in result.content[0].text, result
     if name == "time":

@@ -18,28 +18,16 @@ from typing import Any
 
 import pytest
 
-from conftest import EVERYTHING, require
+from conftest import EVERYTHING, require, run_client_entry
 from mcpbox import cli
 from mcpbox.store import install, pins
 
 mcp = pytest.importorskip("mcp", reason="the mcp Python SDK is a test dependency (pip install -e .[test])")
-from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("npm") is None or shutil.which("bwrap") is None,
                                 reason="needs npm and bwrap")
 TIMEOUT = 120.0  # against hangs only
 DEAD = "http://127.0.0.1:9/"  # the discard port: nothing answers
-
-
-async def session(entry: dict[str, Any], env: dict[str, str], calls: list[tuple[str, dict[str, Any]]],
-                  errlog: Path) -> tuple[list[str], list[Any]]:
-    params = StdioServerParameters(command=entry["command"], args=entry["args"], env={**env, **entry.get("env", {})})
-    with errlog.open("w") as stderr:
-        async with stdio_client(params, errlog=stderr) as (read, write):
-            async with ClientSession(read, write) as client:
-                await client.initialize()
-                tools = [tool.name for tool in (await client.list_tools()).tools]
-                return tools, [await client.call_tool(name, arguments) for name, arguments in calls]
 
 
 def text(result: Any) -> str:
@@ -87,7 +75,7 @@ def test_wrapped_npx_and_uvx_entries_run_pinned_from_the_store_as_the_client_sta
 
     def run(name: str, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Any]]:
         errlog = tmp_path / f"{name}.stderr"
-        tools, results = asyncio.run(asyncio.wait_for(session(entries[name], env, calls, errlog), TIMEOUT))
+        tools, results = asyncio.run(asyncio.wait_for(run_client_entry(entries[name], env, calls, errlog), TIMEOUT))
         assert "installing" not in errlog.read_text(), errlog.read_text()
         return tools, results
 
