@@ -94,6 +94,15 @@ class AuditLog:
         self._open()
 
 
+def write_one(path: str | None, **record: Any) -> None:
+    """One line outside a relay (a verification, a provenance check): fields that are None are left out."""
+    log = AuditLog(path)
+    try:
+        log.write(**{key: value for key, value in record.items() if value is not None})
+    finally:
+        log.close()
+
+
 def _field(value: Any) -> Any:
     return value() if isinstance(value, partial) else str(value)
 

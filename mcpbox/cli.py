@@ -22,7 +22,7 @@ exit status of 'run': the server's own (also when the client went away), or
     2  the command line is wrong (no command, an unknown option)
    70  an internal error of mcpbox (please report it); the server was stopped
    74  mcpbox could not write to the client (its stdout failed); the server was stopped
-  124  the server's signature does not verify ([verify]); it was not started
+  124  the server's signature or its package's provenance does not verify ([verify]); it was not started
   125  the profile is wrong
   126  this host cannot build the sandbox (see 'mcpbox doctor')
   127  the server's command was not found
@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check a profile's [verify] signature without starting the server",
         description="Verify the profile's [verify] artifact against its sigstore bundle and signer policy, "
                     "offline, as 'run' would. Prints the signer, the log time and the sha256 and exits 0; "
-                    "exits 1 with the reason when it does not verify.")
+                    "exits 1 with the reason when it does not verify. With [verify] provenance, checks the npx/uvx "
+                    "packages pinned under the profile against their registry's attestations afresh (online).")
     verify.add_argument("--profile", "-p", required=True, metavar="PROFILE", help="a profile file or name")
     trust = commands.add_parser(
         "trust", help="manage the Sigstore trust root",
@@ -106,6 +107,8 @@ package from mcpbox's store (~/.local/share/mcpbox/servers/), installed on first
 (profile and package): later runs need no network, and a new release changes nothing until 'mcpbox update'.
 Installs run in mcpbox's sandbox: network, only the store entry writable, no home (no ~/.npmrc), npm with
 --ignore-scripts (the packages whose install scripts were skipped are named), PyPI wheels pinned by hash.
+A profile with [verify] provenance = "required" | "if-present" (and repository/workflow/ref/issuer) has the
+package's npm provenance or PyPI PEP 740 attestations verified before it is pinned.
 
 examples:
   mcpbox install npm:@modelcontextprotocol/server-memory pypi:mcp-server-time==2026.10.19

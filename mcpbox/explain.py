@@ -70,6 +70,11 @@ def _signature(p: Profile) -> str:
         if verify.ref:
             signer += f" from a ref matching {verify.ref}"
     root = verify.trusted_root or f"the Sigstore public-good root ({trust_root.path_for(None)})"
+    if verify.artifact is None:
+        when = ("must have" if verify.provenance == "required" else
+                "is checked when its registry publishes it; it must have")
+        return (f"an npx/uvx server's package (not its dependencies) {when} provenance built by {signer}, issuer "
+                f"{verify.issuer}, checked against {root} at install and 'mcpbox update'")
     return (f"{verify.artifact} must be signed ({verify.bundle}) by {signer}, issuer {verify.issuer}, "
             f"checked offline against {root}; what runs is the verified copy")
 

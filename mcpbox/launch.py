@@ -31,8 +31,9 @@ def run(profile_name: str, command: list[str]) -> int:
     cgroup_name = f"mcpbox-{os.getpid()}"
     # The one owner of the sandbox: whatever ends this block (the server, a stop signal, the client's stdout
     # failing, a bug) leaves nothing of the sandbox and no cgroup behind before an error reaches the CLI.
-    with (start_sandbox(profile, argv, bwrap, cgroup_name) if profile.verify is None
-          else _start_verified(profile, profile.verify, argv, bwrap, cgroup_name)) as starting:
+    signed = profile.verify if profile.verify is not None and profile.verify.artifact is not None else None
+    with (start_sandbox(profile, argv, bwrap, cgroup_name) if signed is None
+          else _start_verified(profile, signed, argv, bwrap, cgroup_name)) as starting:
         _become_subreaper()
         sandbox = starting.release()
         # while the server boots: what only the relay needs
@@ -57,7 +58,10 @@ def _argv(loaded: profiles.LoadedProfile, command: list[str]) -> list[str]:
     if os.path.basename(argv[0]) in ("npx", "uvx"):
         from mcpbox.store import commands
 
-        return commands.command(loaded.path, argv)
+        return commands.command(loaded, argv)
+    if loaded.profile.verify is not None and loaded.profile.verify.provenance is not None:
+        raise UsageError(f"{loaded.path}: [verify] provenance applies to npx/uvx servers (a package from a "
+                         f"registry), not to {argv[0]}; sign it and name 'artifact' and 'bundle' instead")
     return argv
 
 

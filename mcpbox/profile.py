@@ -73,16 +73,20 @@ class Client(NamedTuple):
 
 
 class Verify(NamedTuple):
-    """Who must have signed the server: an exact identity, or a repository (any matching ref)."""
+    """Who must have signed the server: an exact identity, or a repository (any matching ref).
 
-    artifact: str  # the file or directory tree that runs
-    bundle: str  # its sigstore bundle
+    What is signed is a file or tree the profile names with its bundle (`artifact`, `bundle`), or, for an
+    npx/uvx server, the package in mcpbox's store, by the provenance its registry publishes (`provenance`)."""
+
+    artifact: str | None = None  # the file or directory tree that runs
+    bundle: str | None = None  # its sigstore bundle
     identity: str | None = None
     issuer: str | None = None
     repository: str | None = None
     workflow: str | None = None
     ref: str | None = None
     trusted_root: str | None = None
+    provenance: Literal["required", "if-present"] | None = None
 
 
 class Redact(NamedTuple):
@@ -238,6 +242,12 @@ def _verify_problems(verify: Verify) -> list[str]:
     import re
 
     problems: list[str] = []
+    if (verify.artifact is None) != (verify.bundle is None):
+        problems.append("verify: 'artifact' and 'bundle' go together (the signed file or tree and its sigstore "
+                        "bundle)")
+    elif (verify.artifact is None) == (verify.provenance is None):
+        problems.append("verify: give 'artifact' and 'bundle' (a signed file or tree), or 'provenance' (an npx/uvx "
+                        "server's package, by its registry's attestations), not both")
     for key in ("artifact", "bundle", "trusted_root"):
         value = getattr(verify, key)
         if value is not None and not value.startswith(("/", "~")):

@@ -33,8 +33,9 @@ def npm_bin(package: Path, name: str) -> Path:
 
 
 def xdg_dirs(base: Path) -> dict[str, str]:
-    """XDG_CACHE_HOME, XDG_CONFIG_HOME and XDG_STATE_HOME below `base`: mcpbox's caches, profiles and pins."""
-    return {name: str(base / name.lower()) for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")}
+    """The XDG dirs below `base`: mcpbox's caches, profiles, pins and store."""
+    return {name: str(base / name.lower())
+            for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")}
 
 
 def home_env(home: Path) -> dict[str, str]:

@@ -149,7 +149,8 @@ def _npm(spec: Spec, lock: str | None) -> Installed:
     npm = _tool("npm")
     staging = _staging("npm")
     try:
-        options = [*NPM_OPTIONS, "--prefix", staging, *_npm_registry(npm)]
+        registry = npm_registry()
+        options = [*NPM_OPTIONS, "--prefix", staging, *([f"--registry={registry}"] if registry else [])]
         if lock is not None:
             dependencies = json.loads(lock)["packages"][""]["dependencies"]
             _write(os.path.join(staging, "package.json"), json.dumps({"dependencies": dependencies}))
@@ -171,14 +172,15 @@ def _npm(spec: Spec, lock: str | None) -> Installed:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _npm_registry(npm: str) -> list[str]:
-    """The registry the user's npm config names (the sandbox sees none of it), unless it carries credentials."""
+def npm_registry() -> str:
+    """The registry the user's npm config names (the sandbox sees none of it), unless it carries credentials;
+    "" for npm's default."""
     try:
-        url = subprocess.run([npm, "config", "get", "registry"], capture_output=True, text=True, timeout=60,
-                             stdin=subprocess.DEVNULL).stdout.strip()
+        url = subprocess.run([_tool("npm"), "config", "get", "registry"], capture_output=True, text=True,
+                             timeout=60, stdin=subprocess.DEVNULL).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return []
-    return [f"--registry={url}"] if _plain_url(url) else []
+        return ""
+    return url if _plain_url(url) else ""
 
 
 def _npm_bins(root: str, name: str) -> dict[str, str]:
@@ -209,7 +211,7 @@ def _npm_scripts(root: str, lockfile: dict) -> tuple[str, ...]:
 
 def _pypi(spec: Spec, lock: str | None) -> Installed:
     installer = _installer()
-    index, readable = _pip_index()
+    index, readable = pip_index()
     if lock is None:
         staging = _staging("pypi")
         try:
@@ -288,7 +290,7 @@ def _pinned_line(requirements: str, package: str) -> tuple[str, str]:
     raise InstallError(f"pip's resolution does not hold {package}")
 
 
-def _pip_index() -> tuple[list[str], list[str]]:
+def pip_index() -> tuple[list[str], list[str]]:
     """The index URLs (and CA file) of the user's pip config, as pip options, and the file to bind for them.
 
     pip in the sandbox is isolated from every config; only these settings are carried over, and an URL that

@@ -25,6 +25,7 @@ class Pin(NamedTuple):
     version: str
     integrity: str
     lock: str
+    provenance: dict[str, str] | None = None  # the outcome of its provenance check, and the policy it answered
 
     def spec(self) -> Spec:
         return Spec(self.ecosystem, self.package, self.requested, self.bin)  # type: ignore[arg-type]
@@ -43,9 +44,9 @@ def get(profile: str, spec: Spec) -> Pin | None:
     return _read(_path(profile, spec))
 
 
-def put(profile: str, spec: Spec, entry: Installed) -> Pin:
+def put(profile: str, spec: Spec, entry: Installed, provenance: dict[str, str] | None = None) -> Pin:
     pin = Pin(os.path.abspath(profile), spec.ecosystem, spec.package, spec.version, spec.bin, entry.package,
-              entry.version, entry.integrity, entry.lock)
+              entry.version, entry.integrity, entry.lock, provenance)
     os.makedirs(directory(), mode=0o700, exist_ok=True)
     path = _path(profile, spec)
     temporary = f"{path}.{os.getpid()}.tmp"

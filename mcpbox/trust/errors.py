@@ -52,3 +52,11 @@ class TrustUpdateFailed(McpboxError):
     """`mcpbox trust update` could not fetch or check a new trust root; the current one stays."""
 
     exit_status = 1
+
+
+class ProvenanceMissing(Unverified):
+    """`provenance = "required"`, and the package was published without any, or its registry offers none."""
+
+
+class ProvenanceUnavailable(Unverified):
+    """The registry could not be asked for the package's provenance: the install is not trusted blind."""

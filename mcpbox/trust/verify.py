@@ -123,6 +123,10 @@ def report(profile_name: str) -> int:
     loaded = profiles.load(profile_name)
     if loaded.profile.verify is None:
         raise CheckFailed(f"profile {loaded.path} has no [verify] section: nothing to verify")
+    if loaded.profile.verify.artifact is None:
+        from mcpbox.store import commands
+
+        return commands.verify_pinned(loaded)
     try:
         result = afresh(loaded.profile.verify, loaded.profile.audit.path, fresh=True)
     except Unverified as error:
@@ -257,10 +261,6 @@ def _audit_allowed(result: Verified, bundle: str, audit_path: str | None) -> Non
 
 
 def _audit(path: str | None, **record: object) -> None:
-    from mcpbox.audit import AuditLog
+    from mcpbox.audit import write_one
 
-    log = AuditLog(path)
-    try:
-        log.write(event="verify", **{k: v for k, v in record.items() if v is not None})
-    finally:
-        log.close()
+    write_one(path, event="verify", **record)
