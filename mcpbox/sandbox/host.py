@@ -285,6 +285,28 @@ def check_user(host: Host) -> list[Result]:
                                        "user namespace, with no capabilities")]
 
 
+@_named("writable binds")
+def check_writable_binds(host: Host) -> list[Result]:
+    """As root, read_write binds are idmapped mounts; probe that the kernel and mcpbox's state folder allow it."""
+    name = "writable binds"
+    if os.getuid() != 0:
+        return [Result(OK, name, "read_write binds are written as your uid (bwrap maps it to itself)")]
+    import tempfile
+
+    from mcpbox import paths
+    from mcpbox.sandbox import idmap
+
+    os.makedirs(paths.state_dir(), mode=0o700, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.state_dir()) as probe:
+        prepared = idmap.prepare([probe], _sandbox_uid(), _sandbox_uid())
+        idmap.release(prepared.trees)
+    if prepared.problem is not None:
+        return [Result(WARN, name, f"idmapped mounts do not work here ({prepared.problem}); {idmap.FALLBACK}")]
+    return [Result(OK, name, "idmapped mounts: the sandbox's uid owns root's files in read_write binds, and what "
+                             "it writes there is root's on the host (probed on the filesystem of "
+                             f"{paths.state_dir()}; another filesystem may differ)")]
+
+
 @_named("subreaper")
 def check_subreaper(host: Host) -> list[Result]:
     pid = os.fork()
@@ -418,7 +440,7 @@ def _finish(host: Host) -> None:
 
 CHECKS: list[Callable[[Host], list[Result]]] = [
     check_bwrap, check_user_namespaces, check_apparmor, check_seccomp, check_landlock,
-    check_user, check_subreaper, check_trial_run, check_limits,
+    check_user, check_writable_binds, check_subreaper, check_trial_run, check_limits,
 ]
 
 

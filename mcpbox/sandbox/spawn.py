@@ -57,6 +57,7 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
     # Options through --args and the server's own environment: bwrap's init lives on inside the sandbox,
     # where its cmdline and environ are readable, so they must hold nothing the server may not know.
     args_fd = _memfd("mcpbox-args", b"".join(word.encode() + b"\0" for word in bwrap_args(layout, fds)))
+    idmapped = _idmapped(layout, user)
     try:
         process = subprocess.Popen(
             [bwrap, "--args", str(args_fd), "--", *layout.command],
@@ -64,7 +65,7 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
             pass_fds=[args_fd, seccomp_fd, info_write, block_read, *file_fds],
             env=layout.env,
             process_group=0,
-            preexec_fn=_become(user, _untraversable(layout, user), limits) if user.fresh else None,
+            preexec_fn=_become(user, _untraversable(layout, user), idmapped, limits) if user.fresh else None,
         )
     except (OSError, subprocess.SubprocessError) as error:  # the latter: the pre-exec hand-over failed
         for fd in (info_read, block_write):
@@ -73,7 +74,7 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
         reason = error.strerror if isinstance(error, OSError) else str(error)
         raise SandboxError(f"cannot start bwrap ({bwrap}): {reason}; run 'mcpbox doctor'") from None
     finally:
-        for fd in (args_fd, seccomp_fd, info_write, block_read, *file_fds):
+        for fd in (args_fd, seccomp_fd, info_write, block_read, *file_fds, *idmapped.values()):
             os.close(fd)
     # The first cgroup v1 migration waits out an RCU grace period (~13 ms here): start it now,
     # beside bwrap's own set-up, so that it is not paid after it.
@@ -204,6 +205,21 @@ def _read_info(fd: int) -> dict[str, int] | None:
     return json.loads(data)
 
 
+def _idmapped(layout: Layout, user: SandboxUser) -> dict[str, int]:
+    """As root, the writable binds as idmapped clones (the sandbox's uid owns root's files there); one line on
+    stderr when the host cannot, saying what happens instead."""
+    writable = [bind.source for bind in layout.binds if bind.writable] if user.fresh else []
+    if not writable:
+        return {}
+    from mcpbox.sandbox import idmap
+
+    prepared = idmap.prepare(writable, user.uid, user.gid)
+    if prepared.problem is not None:
+        os.write(2, f"mcpbox: read_write binds are not mapped to root ({prepared.problem}); {idmap.FALLBACK}\n"
+                 .encode())
+    return prepared.trees
+
+
 def _untraversable(layout: Layout, user: SandboxUser) -> dict[str, list[str]]:
     """Topmost ancestors the sandbox uid cannot search -> the bind sources below each."""
     handover: dict[str, list[str]] = {}
@@ -227,13 +243,14 @@ def _may_search(info: os.stat_result, user: SandboxUser) -> bool:
     return bool(info.st_mode & stat.S_IXOTH)
 
 
-def _become(user: SandboxUser, handover: dict[str, list[str]], limits: list[tuple[int, int]]):
+def _become(user: SandboxUser, handover: dict[str, list[str]], trees: dict[str, int],
+            limits: list[tuple[int, int]]):
     """The pre-exec step when mcpbox runs as root (runs in the forked child only)."""
-    hand_over = _hand_over(handover) if handover else None
+    mounts = _private_mounts(handover, trees) if handover or trees else None
 
     def child() -> None:
-        if hand_over is not None:
-            hand_over()
+        if mounts is not None:
+            mounts()
         rlimit.apply_here(limits)
         os.setgroups([])
         os.setgid(user.gid)
@@ -242,13 +259,16 @@ def _become(user: SandboxUser, handover: dict[str, list[str]], limits: list[tupl
     return child
 
 
-def _hand_over(handover: dict[str, list[str]]):
-    """Bind the paths below each untraversable ancestor back over a tmpfs, in a mount namespace of the child.
+def _private_mounts(handover: dict[str, list[str]], trees: dict[str, int]):
+    """In a mount namespace of the child: bind the paths below each untraversable ancestor back over a tmpfs,
+    then attach the writable binds' idmapped clones over their paths (mcpbox.sandbox.idmap).
 
     ctypes is loaded here, in the parent (the child only calls it), and only when
-    there is something to hand over: its import would otherwise hold up every start.
+    there is something to do: its import would otherwise hold up every start.
     """
     import ctypes
+
+    from mcpbox.sandbox import idmap
 
     libc = ctypes.CDLL(None, use_errno=True)
 
@@ -273,5 +293,6 @@ def _hand_over(handover: dict[str, list[str]]):
                     os.close(os.open(source, os.O_CREAT | os.O_WRONLY, 0o644))
                 check(libc.mount(f"/proc/self/fd/{sources[source]}".encode(), source.encode(), None,
                                  MS_BIND | MS_REC, None), f"bind {source}")
+        idmap.attach(libc, trees)
 
     return step

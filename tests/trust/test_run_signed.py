@@ -115,7 +115,6 @@ def test_an_original_changed_since_its_cached_verification_is_verified_again(tes
     runs appends its name to a trace the profile lets it write, and only the new build's name appears."""
     trace = tmp_path / "trace"
     trace.mkdir()
-    trace.chmod(0o777)  # as root, each sandbox runs as a fresh uid of its own
     traced = SERVER.replace("from build import NAME", f"from build import NAME\n"
                                                        f"open({str(trace)!r} + '/' + NAME + os.urandom(4).hex(), 'x')")
     tree, bundle = signed_tree(test_root, tmp_path / "weather", {**TREE, "server.py": traced.encode()})
