@@ -24,12 +24,13 @@ def describe(loaded: LoadedProfile) -> list[str]:
                  + "".join(f", {_path(e, cwd)}" for e in p.sandbox.read_only))
     lines.append("writes:      " + (", ".join(_path(e, cwd) for e in p.sandbox.read_write) or "nothing on the host")
                  + f"; a private /tmp and home of {p.limits.tmp_mb} MB each")
-    lines.append("environment: " + (", ".join(p.sandbox.env) or "none")
-                 + " from the host; everything else is cleared")
     from mcpbox.relay.filters import says_secret
 
-    secret = sorted({*(name for name in p.sandbox.env if says_secret(name)), *p.redact.env})
-    plain = [name for name in p.sandbox.env if name not in secret]
+    secret = sorted({*(name for name in (*p.sandbox.env, *p.sandbox.set_env) if says_secret(name)), *p.redact.env})
+    given = [f"{name}={'(a secret)' if name in secret else value}" for name, value in p.sandbox.set_values().items()]
+    lines.append("environment: " + (", ".join(p.sandbox.env) or "none") + " from the host"
+                 + (f"; set by the profile: {', '.join(given)}" if given else "") + "; everything else is cleared")
+    plain = [name for name in (*p.sandbox.env, *p.sandbox.set_env) if name not in secret]
     lines.append("secrets:     " + (", ".join(secret) + " (their values are redacted in everything mcpbox writes)"
                                     if secret else "none")
                  + (f"; passed as plain values: {', '.join(plain)}" if plain else ""))

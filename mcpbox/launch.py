@@ -75,6 +75,8 @@ def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
     profile = loaded.profile
     secret_names = [n for n in profile.sandbox.env if filters.says_secret(n)]
     secrets = {name: os.environ[name] for name in (*secret_names, *profile.redact.env) if os.environ.get(name)}
+    secrets.update({name: value for name, value in profile.sandbox.set_values().items()
+                    if value and (filters.says_secret(name) or name in profile.redact.env)})
     cwd = os.getcwd()
     granted = [profiles.expand_path(e, cwd) for e in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
     return Firewall(profile, audit=AuditLog(profile.audit.path, deferred=True), pins=pins_for(loaded.path, command),

@@ -39,7 +39,13 @@ class Sandbox(NamedTuple):
     network: bool = False
     read_only: tuple[str, ...] = ()
     read_write: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()  # host variables passed through by name
+    set_env: dict[str, str] = {}  # variables the profile sets: [sandbox.set_env] NAME = "value" ('~/' expanded)
+
+    def set_values(self) -> dict[str, str]:
+        """`set_env` as the server gets it: a value starting with '~/' is below the user's home."""
+        return {name: os.path.expanduser(value) if value == "~" or value.startswith("~/") else value
+                for name, value in self.set_env.items()}
 
 
 class Limits(NamedTuple):
@@ -214,11 +220,18 @@ def _semantic_problems(profile: Profile) -> list[str]:
                     f"sandbox.{key}: {entry!r} is relative; write an absolute path, "
                     "a ~/ path, or '.' for the directory mcpbox is started in"
                 )
-    for name in profile.sandbox.env:
-        if not name or "=" in name:
-            problems.append(f"sandbox.env: {name!r} is not a variable name")
-        elif name in INJECTION_VARIABLES:
-            problems.append(f"sandbox.env: {name} injects code into the server's runtime; mcpbox never passes it")
+    for key, names in (("env", profile.sandbox.env), ("set_env", tuple(profile.sandbox.set_env))):
+        for name in names:
+            if not name or "=" in name or "\0" in name:
+                problems.append(f"sandbox.{key}: {name!r} is not a variable name")
+            elif name in INJECTION_VARIABLES:
+                problems.append(f"sandbox.{key}: {name} injects code into the server's runtime; mcpbox never "
+                                "passes it")
+    for name in sorted(set(profile.sandbox.env) & set(profile.sandbox.set_env)):
+        problems.append(f"sandbox.set_env.{name}: also passed from the host by sandbox.env; keep one of them")
+    for name, value in profile.sandbox.set_env.items():
+        if "\0" in value:
+            problems.append(f"sandbox.set_env.{name}: a value cannot hold a NUL character")
     for expression in profile.redact.patterns:
         try:
             re.compile(expression)

@@ -138,7 +138,7 @@ def _merge(binds: list[Bind]) -> list[Bind]:
 
 
 def _environment(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser) -> dict[str, str]:
-    """A fresh environment: the runtime's needs, caches in the private home, the profile's names."""
+    """A fresh environment: the runtime's needs, caches in the private home, the profile's names and values."""
     home = user.home
     env = {
         "PATH": ":".join([*command.needs.path_dirs, *BASE_PATH]),
@@ -156,6 +156,7 @@ def _environment(profile: Profile, command: Command, facts: HostFacts, user: San
     for name in profile.sandbox.env:
         if name in facts.environ:
             env[name] = facts.environ[name]
+    env.update(profile.sandbox.set_values())
     return env
 
 
