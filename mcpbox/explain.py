@@ -24,6 +24,9 @@ def describe(loaded: LoadedProfile) -> list[str]:
                  + "".join(f", {_path(e, cwd)}" for e in p.sandbox.read_only))
     lines.append("writes:      " + (", ".join(_path(e, cwd) for e in p.sandbox.read_write) or "nothing on the host")
                  + f"; a private /tmp and home of {p.limits.tmp_mb} MB each")
+    lines.append("arguments:   host paths the command line names are bound "
+                 + ("writable" if p.sandbox.writable_args else "read-only")
+                 + " (never the home, a system root or a folder for secrets; the rest is said on stderr)")
     from mcpbox.relay.filters import says_secret
 
     secret = sorted({*(name for name in (*p.sandbox.env, *p.sandbox.set_env) if says_secret(name)), *p.redact.env})

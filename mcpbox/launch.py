@@ -138,6 +138,8 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
     """Everything from a profile and a command to bwrap waiting at its block fd (`mcpbox doctor`'s trial too)."""
     command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"),
                               {bind.dest: bind.source for bind in verified})
+    for note in command.notes:
+        os.write(2, f"mcpbox: {note}\n".encode())
     user = spawn.sandbox_user()
     facts = layout.host_facts(profile.sandbox.network)
     _check_binds(profile, facts.cwd)

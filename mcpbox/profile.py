@@ -39,6 +39,7 @@ class Sandbox(NamedTuple):
     network: bool = False
     read_only: tuple[str, ...] = ()
     read_write: tuple[str, ...] = ()
+    writable_args: bool = False  # the paths the command line names are bound writable, not read-only
     env: tuple[str, ...] = ()  # host variables passed through by name
     set_env: dict[str, str] = {}  # variables the profile sets: [sandbox.set_env] NAME = "value" ('~/' expanded)
 

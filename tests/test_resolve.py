@@ -87,3 +87,50 @@ def test_missing_command_is_a_clear_error() -> None:
         resolve.resolve(["no-such-server"], "/nonexistent-home", "/usr/bin")
     with pytest.raises(CommandNotFound, match="does not exist"):
         resolve.resolve(["/no/such/server"], "/nonexistent-home", "/usr/bin")
+
+
+def test_a_script_in_a_project_binds_its_root_and_a_loose_one_its_sibling_modules(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "dist").mkdir(parents=True)
+    (project / "package.json").write_text("{}")
+    (project / "dist" / "index.js").write_text("")
+    command = resolve.resolve(["node", str(project / "dist" / "index.js")], "/nonexistent-home", "/usr/bin:/bin")
+    assert str(project) in command.needs.binds
+    loose = tmp_path / "loose"
+    (loose / "pkg").mkdir(parents=True)
+    for name in ("server.py", "helper.py", "pkg/__init__.py", "notes.txt"):
+        (loose / name).write_text("")
+    command = resolve.resolve([sys.executable, str(loose / "server.py")], "/nonexistent-home", os.environ["PATH"])
+    bound = {bind for bind in command.needs.binds if bind.startswith(str(loose))}
+    assert bound == {str(loose / "server.py"), str(loose / "helper.py"), str(loose / "pkg")}
+
+
+def test_a_project_root_holding_secrets_is_not_bound(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("")
+    (project / ".aws").mkdir()
+    (project / "server.py").write_text("")
+    command = resolve.resolve([sys.executable, str(project / "server.py")], "/nonexistent-home", os.environ["PATH"])
+    assert str(project) not in command.needs.binds and str(project / "server.py") in command.needs.binds
+
+
+def test_argument_paths_are_bound_with_the_guards_and_the_rest_said(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / "projects" / "repo").mkdir(parents=True)
+    (home / "notes.db").write_text("")
+    monkeypatch.chdir(home / "projects")
+    monkeypatch.setenv("HOME", str(home))
+    argv = [sys.executable, "-m", "server", "--repository=./repo", f"{home}/notes.db", "~", str(home / ".ssh"),
+            f"{home}/new.db", "memory", "/usr/share", "--flag"]
+    command = resolve.resolve(argv, str(home), os.environ["PATH"])
+    assert command.arguments == [str(home / "projects" / "repo"), str(home / "notes.db")]
+    assert command.notes == [
+        "the argument ~ is not bound: it is a system root, the home folder or above it; name it in [sandbox] "
+        "read_only or read_write if the server must have it",
+        f"the argument {home}/.ssh is not bound: it lies in a folder for secrets; name it in [sandbox] read_only "
+        "or read_write if the server must have it",
+        f"the argument {home}/new.db does not exist, so nothing is bound for it; if the server is to create it, "
+        "bind its folder with [sandbox] read_write"]

@@ -92,3 +92,39 @@ def test_the_sandbox_still_cannot_write_beside_a_writable_bind(tmp_path: Path) -
     done = subprocess.run([*MCPBOX, "run", "--profile", str(profile), "--", PYTHON, "-c", code],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and not (beside / "x").exists(), done.stderr
+
+
+ARGUMENT_SERVER = r"""
+import errno, json, os, sys
+from helper import WORD  # a sibling module of this script: its source tree is bound too
+folder = sys.argv[1]
+seen = {"word": WORD, "listed": sorted(os.listdir(folder))}
+try:
+    open(os.path.join(folder, "written.txt"), "w").write("by the server\n")
+    seen["write"] = "ok"
+except OSError as error:
+    seen["write"] = errno.errorcode[error.errno]
+print(json.dumps(seen), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_a_folder_on_the_command_line_is_bound_read_only_unless_the_profile_says_writable_args(
+        tmp_path: Path, writable: bool) -> None:
+    source, folder = tmp_path / "src", tmp_path / "given"
+    source.mkdir()
+    folder.mkdir()
+    (source / "server.py").write_text(ARGUMENT_SERVER)
+    (source / "helper.py").write_text("WORD = 'imported'\n")
+    (folder / "present.txt").write_text("here\n")
+    profile = write_profile(tmp_path / "args.toml", f"[sandbox]\nwritable_args = {str(writable).lower()}\n")
+    done = subprocess.run([*MCPBOX, "run", "--profile", str(profile), "--", PYTHON, str(source / "server.py"),
+                           str(folder)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("[server] {")]
+    seen = json.loads(line.removeprefix("[server] "))
+    assert seen["word"] == "imported" and "present.txt" in seen["listed"]
+    assert seen["write"] == ("ok" if writable else "EROFS")
+    assert (folder / "written.txt").exists() == writable
+    if writable:
+        assert (folder / "written.txt").stat().st_uid == os.getuid()

@@ -96,10 +96,11 @@ def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser
         else:
             symlinks.append((target, "/etc/" + name))
     binds += [Bind(path, path) for path in command.needs.binds]
-    for key, writable in (("read_only", False), ("read_write", True)):
-        for entry in getattr(sandbox, key):
-            path = expand_path(entry, facts.cwd)
-            binds.append(Bind(path, path, writable))
+    granted = [Bind(expand_path(entry, facts.cwd), expand_path(entry, facts.cwd), writable)
+               for key, writable in (("read_only", False), ("read_write", True)) for entry in getattr(sandbox, key)]
+    binds += granted
+    binds += [Bind(path, path, sandbox.writable_args) for path in command.arguments
+              if not any(within(path, bind.source) for bind in granted)]  # a profile's bind decides inside it
     binds = _verified_over(binds, verified)
     files = [
         ("/etc/passwd", f"{user.name}:x:{user.uid}:{user.gid}::{user.home}:/bin/sh\n".encode()),

@@ -24,6 +24,9 @@ NEVER_WIDEN = frozenset({"/", "/home", "/root", "/etc", "/tmp", "/var", "/run", 
                          "/opt", "/srv", "/mnt", "/media", "/usr/local", "/var/tmp"})
 INTERPRETERS = ("python", "pypy", "node", "nodejs", "bun", "deno", "perl", "ruby", "bash", "sh", "dash", "zsh")
 NO_SCRIPT_OPTIONS = frozenset({"-m", "-c", "-e", "-p", "--eval", "--print", "-"})
+PROJECT_MARKERS = ("package.json", "pyproject.toml", "setup.py", ".venv")
+SOURCE_SUFFIXES = {".py": (".py",), ".js": (".js", ".mjs", ".cjs", ".json"), ".mjs": (".js", ".mjs", ".cjs", ".json"),
+                   ".cjs": (".js", ".mjs", ".cjs", ".json"), ".ts": (".ts", ".js", ".json")}
 
 
 class Needs:
@@ -45,6 +48,8 @@ class Needs:
 class Command(NamedTuple):
     argv: list[str]  # argv[0] is the absolute path of the executable
     needs: Needs
+    arguments: list[str] = []  # host paths named by arguments: bound (read-only unless writable_args)
+    notes: list[str] = []  # one line per argument path left unbound, and why
 
 
 def _is_system(path: str) -> bool:
@@ -74,11 +79,80 @@ def resolve(argv: list[str], home: str, search_path: str | None,
     executable = find_executable(argv[0], search_path)
     needs = Needs()
     _add_program(executable, needs, home, search_path, verified or {}, depth=0)
+    script = None
     if _is_interpreter(os.path.basename(os.path.realpath(executable))):
         script = _script_argument(argv[1:])
         if script is not None:
             _add_tree(os.path.abspath(script), needs, home)
-    return Command([executable, *argv[1:]], needs)
+            _add_source(os.path.abspath(script), needs, home)
+    arguments, notes = _argument_paths([a for a in argv[1:] if a != script], home)
+    return Command([executable, *argv[1:]], needs, arguments, notes)
+
+
+def _add_source(script: str, needs: Needs, home: str) -> None:
+    """A script run from its source tree imports its own modules: bind its project root (the nearest folder
+    with package.json, pyproject.toml, setup.py or .venv), or, with none, its sibling modules and packages."""
+    if _is_system(script) or "/node_modules/" in script or _venv_root(script) is not None:
+        return
+    directory = os.path.dirname(script)
+    candidate = directory
+    while candidate not in NEVER_WIDEN and not within(home, candidate):
+        if any(os.path.exists(os.path.join(candidate, marker)) for marker in PROJECT_MARKERS):
+            if _may_widen(candidate, home):
+                needs.bind(candidate)
+            return
+        candidate = os.path.dirname(candidate)
+    suffixes = SOURCE_SUFFIXES.get(os.path.splitext(script)[1], ())
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(directory, name)
+        if name.startswith(".") or name in SECRET_NAMES:
+            continue
+        if os.path.splitext(name)[1] in suffixes and os.path.isfile(path):
+            needs.bind(path)
+        elif os.path.isfile(os.path.join(path, "__init__.py")) and ".py" in suffixes and _may_widen(path, home):
+            needs.bind(path)
+
+
+def _argument_paths(arguments: list[str], home: str) -> tuple[list[str], list[str]]:
+    """Host paths the arguments name (PATH, ~/PATH, ./PATH, --option=PATH) that exist: the folders given to a
+    filesystem server, a repository, a database. Never a place for secrets, the home or a system root."""
+    cwd = os.getcwd()
+    found: list[str] = []
+    notes: list[str] = []
+    for argument in arguments:
+        value = argument.split("=", 1)[1] if argument.startswith("-") and "=" in argument else argument
+        if not value.startswith(("/", "~/", "./", "../")) and value not in ("~", ".", ".."):
+            continue
+        path = os.path.normpath(os.path.join(cwd, os.path.expanduser(value)))
+        if _is_system(path) or path in found:
+            continue
+        if not os.path.exists(path):
+            if os.path.isdir(os.path.dirname(path)) and value.startswith(("/", "~")):
+                notes.append(f"the argument {value} does not exist, so nothing is bound for it; if the server is "
+                             f"to create it, bind its folder with [sandbox] read_write")
+            continue
+        refusal = _refusal(path, home)
+        if refusal is None:
+            found.append(path)
+        else:
+            notes.append(f"the argument {value} is not bound: {refusal}; name it in [sandbox] read_only or "
+                         "read_write if the server must have it")
+    return found, notes
+
+
+def _refusal(path: str, home: str) -> str | None:
+    """Why an argument's path may not be bound automatically, or None."""
+    if path in NEVER_WIDEN or within(home, path):
+        return "it is a system root, the home folder or above it"
+    if SECRET_NAMES & set(path.split("/")):
+        return "it lies in a folder for secrets"
+    if os.path.isdir(path) and not _may_widen(path, home):
+        return "it holds a folder for secrets"
+    return None
 
 
 def _is_interpreter(name: str) -> bool:
