@@ -38,7 +38,7 @@ def describe(loaded: LoadedProfile) -> list[str]:
                                     if secret else "none")
                  + (f"; passed as plain values: {', '.join(plain)}" if plain else ""))
     limits = p.limits
-    lines.append(f"limits:      {limits.memory_mb} MB memory, {limits.processes} processes/threads, "
+    lines.append(f"limits:      {limits.memory_mb} MB memory, {limits.processes} processes, {limits.threads} threads, "
                  f"{limits.open_files} open files, {limits.cpu_seconds} s CPU, {limits.file_size_mb} MB per file, "
                  f"{limits.message_mb} MB per message")
     tools = _catalog(p.tools)

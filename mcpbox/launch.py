@@ -144,11 +144,11 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
     facts = layout.host_facts(profile.sandbox.network)
     _check_binds(profile, facts.cwd)
     groups = cgroup.create(cgroup_name, profile.limits.memory_mb * limits.MIB,
-                           profile.limits.processes + limits.BWRAP_PROCESSES)
+                           profile.limits.threads + limits.BWRAP_PROCESSES)
     try:
         plan = layout.plan(profile, command, facts, user, verified)
         bpf = seccomp.compile_bpf(profile.sandbox.network)
-        values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory)
+        values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory, tasks_in_cgroup=groups.pids)
     except BaseException:
         groups.remove()
         raise

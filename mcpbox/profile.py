@@ -51,7 +51,8 @@ class Sandbox(NamedTuple):
 
 class Limits(NamedTuple):
     memory_mb: int = 1024
-    processes: int = 64
+    processes: int = 64  # processes in the sandbox, counted by the watchdog
+    threads: int = 1024  # tasks (threads of all processes): the kernel's pids cgroup and RLIMIT_NPROC
     open_files: int = 1024
     cpu_seconds: int = 3600
     file_size_mb: int = 64
@@ -246,6 +247,9 @@ def _semantic_problems(profile: Profile) -> list[str]:
     for key, value in profile.limits._asdict().items():
         if value <= 0:
             problems.append(f"limits.{key}: must be a positive number, got {value}")
+    if 0 < profile.limits.threads < profile.limits.processes:
+        problems.append(f"limits.threads: {profile.limits.threads} is below limits.processes "
+                        f"({profile.limits.processes}); every process is at least one thread")
     if profile.verify is not None:
         problems += _verify_problems(profile.verify)
     return problems

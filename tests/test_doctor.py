@@ -87,7 +87,9 @@ def test_doctor_passes_on_this_host():
     assert checks["Landlock"][1].startswith(("ABI ", "not available"))
     memory = next(detail for name, (_, detail) in checks.items() if name.startswith("memory "))
     assert memory.startswith(("memory cgroup (v1)", "memory cgroup (v2)", "RLIMIT_DATA per process"))
-    assert any(name.startswith("processes ") and "RLIMIT_NPROC" in detail for name, (_, detail) in checks.items())
+    assert any(name.startswith("processes ") and "watchdog" in detail for name, (_, detail) in checks.items())
+    assert any(name.startswith("threads ") and ("RLIMIT_NPROC" in detail or "pids.max" in detail)
+               for name, (_, detail) in checks.items())
     assert summary.startswith("mcpbox can sandbox on this host")
     assert elapsed < 3, f"doctor took {elapsed:.2f} s; it should stay well under 1 s"
 

@@ -614,10 +614,10 @@ def host_can_fork() -> None:
 
 
 def test_fork_bomb(tmp_path: Path) -> None:
-    """Forking stops with EAGAIN at the profile's `processes` limit (a pids cgroup and
+    """Forking stops with EAGAIN at the profile's `threads` limit (a pids cgroup and
     RLIMIT_NPROC under the sandbox's own uid), and the host can still fork afterwards."""
     limit = 16
-    session = bomb_session(tmp_path, f"processes = {limit}")
+    session = bomb_session(tmp_path, f"processes = {limit}\nthreads = {limit}")
     try:
         outcome = session.call("fork_bomb", {"limit": limit})
         assert outcome["escaped"] is False

@@ -59,6 +59,18 @@ class Cgroups:
                 pass
         return 0
 
+    def refused_tasks(self) -> int:
+        """How often the pids limit refused a fork or a new thread (`max` of pids.events, v1 and v2)."""
+        for directory in self.directories:
+            try:
+                for line in _read(os.path.join(directory, "pids.events")).splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "max":
+                        return int(value)
+            except (OSError, ValueError):
+                continue
+        return 0
+
     def remove(self) -> None:
         """Remove the groups once their processes are gone; also the end of the sweep `create` started.
 

@@ -385,7 +385,7 @@ def check_limits(host: Host) -> list[Result]:
         from mcpbox.sandbox import cgroup
 
         groups = host.cgroups = cgroup.create(f"mcpbox-doctor-{os.getpid()}", limits.memory_mb * rlimit.MIB,
-                                              limits.processes + rlimit.BWRAP_PROCESSES)
+                                              limits.threads + rlimit.BWRAP_PROCESSES)
     root = os.getuid() == 0
     results = []
 
@@ -395,14 +395,18 @@ def check_limits(host: Host) -> list[Result]:
         results.append(Result(OK, memory, f"memory cgroup ({version}) for the sandbox's whole process tree"))
     else:
         results.append(Result(OK, memory, "RLIMIT_DATA per process (no memory cgroup here: "
-                                          f"{_why_no_cgroup('memory')}); the watchdog sums the tree"))
+                                          f"{_why_no_cgroup('memory')}); the watchdog sums the tree's PSS"))
 
-    processes = limits.processes + rlimit.BWRAP_PROCESSES
-    where = "for the sandbox's own uid" if root else "in the sandbox's user namespace"
-    held = f"RLIMIT_NPROC={processes} {where} ({limits.processes} + {rlimit.BWRAP_PROCESSES} for bwrap)"
+    results.append(Result(OK, f"processes {limits.processes}", "counted over the sandbox's tree by the watchdog"))
+    threads = limits.threads + rlimit.BWRAP_PROCESSES
     if groups.pids:
-        held += f", and a pids cgroup ({_cgroup_version(groups, 'pids')}) with pids.max={processes}"
-    results.append(_rlimit_result(f"processes {limits.processes}", held, "NPROC", processes, "processes"))
+        results.append(Result(OK, f"threads {limits.threads}", f"a pids cgroup ({_cgroup_version(groups, 'pids')}) "
+                                  f"with pids.max={threads} ({limits.threads} + {rlimit.BWRAP_PROCESSES} for bwrap); "
+                                  "a refused fork or thread is said on stderr"))
+    else:
+        where = "for the sandbox's own uid" if root else "in the sandbox's user namespace"
+        held = f"RLIMIT_NPROC={threads} {where} ({limits.threads} + {rlimit.BWRAP_PROCESSES} for bwrap)"
+        results.append(_rlimit_result(f"threads {limits.threads}", held, "NPROC", threads, "threads"))
 
     results.append(_rlimit_result(f"open files {limits.open_files}", f"RLIMIT_NOFILE={limits.open_files} per process",
                                   "NOFILE", limits.open_files, "open_files"))

@@ -3,7 +3,8 @@
 An install runs code from the registry's answers and reads whatever config lies in reach: it gets the
 network and nothing else of the host. Its home is the private tmpfs (no `~/.npmrc` tokens, no pip config),
 its environment is fresh, and the only writable host path is the store entry being filled. As root the
-sandbox runs as a uid of its own, so the entry is handed to that uid for the install and taken back after.
+sandbox runs as a uid of its own: the entry is an idmapped bind, or, where the host cannot make one, handed
+to that uid for the install and taken back after.
 """
 
 import contextlib
@@ -19,7 +20,7 @@ from mcpbox.errors import SandboxError
 from mcpbox.store.errors import InstallError
 
 # Generous: an install unpacks hundreds of packages, and npm's and pip's caches live in the private home.
-LIMITS = profiles.Limits(memory_mb=4096, processes=512, open_files=8192, cpu_seconds=1800, file_size_mb=512,
+LIMITS = profiles.Limits(memory_mb=4096, processes=512, threads=4096, open_files=8192, cpu_seconds=1800, file_size_mb=512,
                          tmp_mb=2048)
 # The host's extra CA certificates (a proxy that inspects TLS): names of files, passed with the files bound.
 CA_VARIABLES = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR")
@@ -50,7 +51,7 @@ def run(argv: Sequence[str], writable: str, readable: Sequence[str] = (), networ
                                  env=CA_VARIABLES if network else ()),
         limits=LIMITS)
     user = spawn.sandbox_user()
-    with _handed_to(writable, user.uid if user.fresh else None):
+    with _handed_to(writable, user.uid if user.fresh and not _idmappable(writable, user.uid) else None):
         cgroup_name = f"mcpbox-{os.getpid()}-install-{next(_runs)}"  # the sweep's mcpbox-PID-... form
         with launch.start_sandbox(profile, list(argv), bwrap, cgroup_name) as starting:
             sandbox = starting.release()
@@ -60,6 +61,15 @@ def run(argv: Sequence[str], writable: str, readable: Sequence[str] = (), networ
                 raise InstallError(f"{os.path.basename(argv[0])} did not finish in {TIMEOUT:.0f} s; stopped") from None
             status = sandbox.process.returncode
     return Finished(status, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+def _idmappable(path: str, uid: int) -> bool:
+    """Whether the writable bind will be an idmapped mount (mcpbox.sandbox.idmap): then the entry stays root's."""
+    from mcpbox.sandbox import idmap
+
+    prepared = idmap.prepare([path], uid, uid)
+    idmap.release(prepared.trees)
+    return prepared.problem is None
 
 
 @contextlib.contextmanager
