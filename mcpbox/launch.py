@@ -13,11 +13,13 @@ import shutil
 import signal
 from collections.abc import Sequence
 
+from mcpbox import paths
 from mcpbox import profile as profiles
 from mcpbox.errors import SandboxError, UsageError
 from mcpbox.sandbox import cgroup, layout, limits, resolve, seccomp, spawn
 
 PR_SET_CHILD_SUBREAPER = 36
+XDG_ROOTS = frozenset({".local", ".config"})  # where state folders belong, though each holds secrets elsewhere
 
 
 def run(profile_name: str, command: list[str]) -> int:
@@ -137,7 +139,7 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
                   verified: Sequence[layout.Bind] = ()) -> spawn.Starting:
     """Everything from a profile and a command to bwrap waiting at its block fd (`mcpbox doctor`'s trial too)."""
     command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"),
-                              {bind.dest: bind.source for bind in verified})
+                              {bind.dest: bind.source for bind in verified}, profile.sandbox.writable_args)
     for note in command.notes:
         os.write(2, f"mcpbox: {note}\n".encode())
     user = spawn.sandbox_user()
@@ -156,11 +158,21 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
 
 
 def _check_binds(profile: profiles.Profile, cwd: str) -> None:
+    """Every bind must exist, but a server's own state folder in the home (a shipped profile's
+    `read_write = ["~/.local/share/mcp-memory"]`) is made on first use, private to the user."""
+    home = os.path.expanduser("~")
     for key in ("read_only", "read_write"):
         for entry in getattr(profile.sandbox, key):
             path = profiles.expand_path(entry, cwd)
-            if not os.path.exists(path):
-                raise profiles.ProfileError(f"sandbox.{key}: {entry} ({path}) does not exist")
+            if os.path.exists(path):
+                continue
+            if key == "read_write" and entry.startswith("~/") and paths.within(path, home) and home != "/" \
+                    and not (resolve.SECRET_NAMES - XDG_ROOTS) & set(path[len(home) + 1:].split("/")):
+                os.makedirs(path, mode=0o700)
+                os.write(2, f"mcpbox: made {path} for [sandbox] read_write (a folder the server keeps its state in)\n"
+                         .encode())
+                continue
+            raise profiles.ProfileError(f"sandbox.{key}: {entry} ({path}) does not exist")
 
 
 def _become_subreaper() -> None:

@@ -133,4 +133,7 @@ def test_argument_paths_are_bound_with_the_guards_and_the_rest_said(tmp_path: Pa
         f"the argument {home}/.ssh is not bound: it lies in a folder for secrets; name it in [sandbox] read_only "
         "or read_write if the server must have it",
         f"the argument {home}/new.db does not exist, so nothing is bound for it; if the server is to create it, "
-        "bind its folder with [sandbox] read_write"]
+        "set [sandbox] writable_args = true (its folder is then bound)"]
+    writable = resolve.resolve(argv, str(home), os.environ["PATH"], writable_args=True)
+    assert writable.arguments == [str(home / "projects" / "repo")], "a file's folder: here the home, refused"
+    assert sum("is not bound: it is a system root, the home folder" in note for note in writable.notes) == 3

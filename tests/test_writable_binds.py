@@ -128,3 +128,19 @@ def test_a_folder_on_the_command_line_is_bound_read_only_unless_the_profile_says
     assert (folder / "written.txt").exists() == writable
     if writable:
         assert (folder / "written.txt").stat().st_uid == os.getuid()
+
+
+def test_a_missing_state_folder_in_the_home_is_made_and_a_secret_one_is_not(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home))
+    for entry, status in (("~/.local/share/mcp-test/state", 0), ("~/.ssh/state", 125), ("/nonexistent/x", 125)):
+        profile = write_profile(tmp_path / "state.toml", f'[sandbox]\nread_write = ["{entry}"]\n')
+        done = subprocess.run([*MCPBOX, "run", "--profile", str(profile), "--", "/bin/true"], env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert done.returncode == status, done.stderr
+        path = Path(entry.replace("~", str(home), 1))
+        assert path.is_dir() == (status == 0)
+        said = f"mcpbox: made {path} for [sandbox] read_write" if status == 0 else "does not exist"
+        assert said in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert (home / ".local" / "share" / "mcp-test" / "state").stat().st_mode & 0o777 == 0o700

@@ -73,9 +73,10 @@ def find_executable(name: str, search_path: str | None) -> str:
 
 
 def resolve(argv: list[str], home: str, search_path: str | None,
-            verified: Mapping[str, str] | None = None) -> Command:
+            verified: Mapping[str, str] | None = None, writable_args: bool = False) -> Command:
     """`verified` maps each verified path to its staged copy, which is what will run there: shebangs are read
-    from the copy, never from an original that may have changed since it was verified."""
+    from the copy, never from an original that may have changed since it was verified. With `writable_args`
+    a file argument is bound by its folder (a database's journal, an editor's atomic replace)."""
     executable = find_executable(argv[0], search_path)
     needs = Needs()
     _add_program(executable, needs, home, search_path, verified or {}, depth=0)
@@ -85,7 +86,7 @@ def resolve(argv: list[str], home: str, search_path: str | None,
         if script is not None:
             _add_tree(os.path.abspath(script), needs, home)
             _add_source(os.path.abspath(script), needs, home)
-    arguments, notes = _argument_paths([a for a in argv[1:] if a != script], home)
+    arguments, notes = _argument_paths([a for a in argv[1:] if a != script], home, writable_args)
     return Command([executable, *argv[1:]], needs, arguments, notes)
 
 
@@ -117,7 +118,7 @@ def _add_source(script: str, needs: Needs, home: str) -> None:
             needs.bind(path)
 
 
-def _argument_paths(arguments: list[str], home: str) -> tuple[list[str], list[str]]:
+def _argument_paths(arguments: list[str], home: str, writable: bool) -> tuple[list[str], list[str]]:
     """Host paths the arguments name (PATH, ~/PATH, ./PATH, --option=PATH) that exist: the folders given to a
     filesystem server, a repository, a database. Never a place for secrets, the home or a system root."""
     cwd = os.getcwd()
@@ -128,12 +129,16 @@ def _argument_paths(arguments: list[str], home: str) -> tuple[list[str], list[st
         if not value.startswith(("/", "~/", "./", "../")) and value not in ("~", ".", ".."):
             continue
         path = os.path.normpath(os.path.join(cwd, os.path.expanduser(value)))
-        if _is_system(path) or path in found:
+        if _is_system(path):
             continue
-        if not os.path.exists(path):
+        if writable and not os.path.isdir(path) and os.path.isdir(os.path.dirname(path)):
+            path = os.path.dirname(path)  # a file's folder: where it is made, replaced, journaled
+        elif not os.path.exists(path):
             if os.path.isdir(os.path.dirname(path)) and value.startswith(("/", "~")):
                 notes.append(f"the argument {value} does not exist, so nothing is bound for it; if the server is "
-                             f"to create it, bind its folder with [sandbox] read_write")
+                             "to create it, set [sandbox] writable_args = true (its folder is then bound)")
+            continue
+        if path in found:
             continue
         refusal = _refusal(path, home)
         if refusal is None:
