@@ -18,8 +18,12 @@ def describe(loaded: LoadedProfile) -> list[str]:
         lines.append(f"runs:        {' '.join(p.server.command)}")
     else:
         lines.append("runs:        the command given after '--'")
-    lines.append("network:     " + ("the host's network (DNS and CA certificates included)"
-                                    if p.sandbox.network else "none (an empty network namespace; only unix sockets)"))
+    listed = p.sandbox.allowlist()
+    lines.append("network:     " + ("the host's network (DNS and CA certificates included)" if p.sandbox.host_network()
+                                    else f"only {', '.join(listed)} (ports 443 and 80 unless named), through mcpbox's "
+                                    "proxy; never loopback, link-local or private addresses unless listed as such; "
+                                    f"at most {p.limits.connections} connections at once" if listed
+                                    else "none (an empty network namespace; only unix sockets)"))
     lines.append("reads:       the server's own runtime (bound automatically)"
                  + "".join(f", {_path(e, cwd)}" for e in p.sandbox.read_only))
     lines.append("writes:      " + (", ".join(_path(e, cwd) for e in p.sandbox.read_write) or "nothing on the host")

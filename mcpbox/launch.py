@@ -8,10 +8,11 @@ the sandbox); the relay and the watchdog are set up while the server boots.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from mcpbox import paths
 from mcpbox import profile as profiles
@@ -34,8 +35,9 @@ def run(profile_name: str, command: list[str]) -> int:
     # The one owner of the sandbox: whatever ends this block (the server, a stop signal, the client's stdout
     # failing, a bug) leaves nothing of the sandbox and no cgroup behind before an error reaches the CLI.
     signed = profile.verify if profile.verify is not None and profile.verify.artifact is not None else None
-    with (start_sandbox(profile, argv, bwrap, cgroup_name) if signed is None
-          else _start_verified(profile, signed, argv, bwrap, cgroup_name)) as starting:
+    with _egress(loaded) as egress, \
+            (start_sandbox(profile, argv, bwrap, cgroup_name, egress=egress) if signed is None
+             else _start_verified(profile, signed, argv, bwrap, cgroup_name, egress)) as starting:
         _become_subreaper()
         sandbox = starting.release()
         # while the server boots: what only the relay needs
@@ -109,8 +111,25 @@ def reset_pins(profile_name: str, command: list[str]) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _egress(loaded: profiles.LoadedProfile) -> Iterator[str | None]:
+    """A network list: mcpbox's proxy for the session (its socket's folder, bound into the sandbox), ended
+    with it. Nothing of it is imported otherwise."""
+    listed = loaded.profile.sandbox.allowlist()
+    if not listed:
+        yield None
+        return
+    from mcpbox.egress import rules
+    from mcpbox.egress.proxy import Proxy
+
+    user = spawn.sandbox_user()
+    with Proxy([rules.parse(entry) for entry in listed], loaded.path, loaded.profile.audit.path,
+               loaded.profile.limits.connections, owner=user.uid if user.fresh else None) as proxy:
+        yield proxy.directory
+
+
 def _start_verified(profile: profiles.Profile, signed: profiles.Verify, argv: list[str], bwrap: str,
-                    cgroup_name: str) -> spawn.Starting:
+                    cgroup_name: str, egress: str | None = None) -> spawn.Starting:
     """[verify]: the staged copy its publisher signed, bound read-only at the original path, is what runs.
 
     bwrap holds the server until its release, so an earlier verification is checked while bwrap builds the
@@ -119,7 +138,7 @@ def _start_verified(profile: profiles.Profile, signed: profiles.Verify, argv: li
     from mcpbox.trust import verify
 
     def start(result: verify.Verified, name: str) -> spawn.Starting:
-        return start_sandbox(profile, argv, bwrap, name, [layout.Bind(result.staged, result.artifact)])
+        return start_sandbox(profile, argv, bwrap, name, [layout.Bind(result.staged, result.artifact)], egress)
 
     found = verify.earlier(signed)
     if found is not None:
@@ -136,7 +155,7 @@ def _start_verified(profile: profiles.Profile, signed: profiles.Verify, argv: li
 
 
 def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup_name: str,
-                  verified: Sequence[layout.Bind] = ()) -> spawn.Starting:
+                  verified: Sequence[layout.Bind] = (), egress: str | None = None) -> spawn.Starting:
     """Everything from a profile and a command to bwrap waiting at its block fd (`mcpbox doctor`'s trial too)."""
     command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"),
                               {bind.dest: bind.source for bind in verified}, profile.sandbox.writable_args)
@@ -148,8 +167,8 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
     groups = cgroup.create(cgroup_name, profile.limits.memory_mb * limits.MIB,
                            profile.limits.threads + limits.BWRAP_PROCESSES)
     try:
-        plan = layout.plan(profile, command, facts, user, verified)
-        bpf = seccomp.compile_bpf(profile.sandbox.network)
+        plan = layout.plan(profile, command, facts, user, verified, egress)
+        bpf = seccomp.compile_bpf(bool(profile.sandbox.network))  # a list: inet sockets, to its own loopback
         values = limits.rlimits(profile.limits, memory_in_cgroup=groups.memory, tasks_in_cgroup=groups.pids)
     except BaseException:
         groups.remove()

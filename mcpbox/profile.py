@@ -36,12 +36,19 @@ class Server(NamedTuple):
 
 
 class Sandbox(NamedTuple):
-    network: bool = False
+    network: bool | tuple[str, ...] = False  # a list: only those hosts, through mcpbox's proxy (mcpbox.egress)
     read_only: tuple[str, ...] = ()
     read_write: tuple[str, ...] = ()
     writable_args: bool = False  # the paths the command line names are bound writable, not read-only
     env: tuple[str, ...] = ()  # host variables passed through by name
     set_env: dict[str, str] = {}  # variables the profile sets: [sandbox.set_env] NAME = "value" ('~/' expanded)
+
+    def host_network(self) -> bool:
+        """The host's whole network is shared (`network = true`): not for a list of hosts."""
+        return self.network is True
+
+    def allowlist(self) -> tuple[str, ...]:
+        return self.network if isinstance(self.network, tuple) else ()
 
     def set_values(self) -> dict[str, str]:
         """`set_env` as the server gets it: a value starting with '~/' is below the user's home."""
@@ -53,6 +60,7 @@ class Limits(NamedTuple):
     memory_mb: int = 1024
     processes: int = 64  # processes in the sandbox, counted by the watchdog
     threads: int = 1024  # tasks (threads of all processes): the kernel's pids cgroup and RLIMIT_NPROC
+    connections: int = 32  # open connections through the egress proxy at once (a network list)
     open_files: int = 1024
     cpu_seconds: int = 3600
     file_size_mb: int = 64
@@ -194,11 +202,21 @@ def _validate(raw: bytes, origin: str) -> Profile:
     return profile
 
 
+UNION_MEMBERS = {"bool": "true or false", "tuple[str, ...]": "a list of strings"}
+
+
 def _first_problem(error: Any) -> str:
     problems = error.errors()
     first = problems[0]
-    location = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    parts = [str(part) for part in first["loc"] if not str(part).startswith("function-")]
     kind = first["type"]
+    if parts and parts[-1] in UNION_MEMBERS:  # a value fitting none of a union's forms: one problem, all forms
+        members = [p for p in problems if [str(part) for part in p["loc"]][:-1] == parts[:-1]
+                   and str(p["loc"][-1]) in UNION_MEMBERS]
+        forms = " or ".join(UNION_MEMBERS[str(p["loc"][-1])] for p in members)
+        more = f" (and {len(problems) - len(members)} more problem(s))" if len(problems) > len(members) else ""
+        return f"{'.'.join(parts[:-1])}: must be {forms}, got {first.get('input')!r}{more}"
+    location = ".".join(parts)
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         message = "unknown key (check its spelling and section)"
     elif kind in ("missing", "missing_argument"):
@@ -234,6 +252,16 @@ def _semantic_problems(profile: Profile) -> list[str]:
     for name, value in profile.sandbox.set_env.items():
         if "\0" in value:
             problems.append(f"sandbox.set_env.{name}: a value cannot hold a NUL character")
+    if isinstance(profile.sandbox.network, tuple):
+        from mcpbox.egress import rules
+
+        if not profile.sandbox.network:
+            problems.append("sandbox.network: an empty list grants nothing; write network = false")
+        for entry in profile.sandbox.network:
+            try:
+                rules.parse(entry)
+            except ValueError as error:
+                problems.append(f"sandbox.network: {error}")
     for expression in profile.redact.patterns:
         try:
             re.compile(expression)

@@ -26,7 +26,7 @@ def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
     ("text", "expected"),
     [
         ("[sandbox]\nnetwrk = true\n", "sandbox.netwrk: unknown key"),
-        ("[sandbox]\nnetwork = 'yes'\n", "sandbox.network: input should be a valid boolean"),
+        ("[sandbox]\nnetwork = 'yes'\n", "sandbox.network: must be true or false or a list of strings, got 'yes'"),
         ("[limits]\nprocesses = 1.5\n", "limits.processes: input should be a valid integer"),
         ("[limits]\nprocesses = true\n", "limits.processes: input should be a valid integer"),
         ("[limits]\nmemory_mb = 0\n", "limits.memory_mb: must be a positive number"),

@@ -20,6 +20,10 @@ ETC_ALWAYS = (
 )
 ETC_NETWORK = ("resolv.conf", "hosts", "gai.conf", "ssl", "ca-certificates", "ca-certificates.conf",
                "pki", "host.conf")
+ETC_CERTIFICATES = ("ssl", "ca-certificates", "ca-certificates.conf", "pki")  # TLS through the egress proxy
+EGRESS_DIR = "/run/mcpbox-egress"  # where the proxy's Unix socket is bound in the sandbox
+EGRESS_PORT = 3128  # the in-sandbox forwarder's port on the sandbox's own loopback
+FORWARDER_PYTHON = "/usr/bin/python3"
 BASE_PATH = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin")
 
 
@@ -54,11 +58,15 @@ class Layout(NamedTuple):
     env: dict[str, str]
     cwd: str
     network: bool
-    command: list[str]
+    command: list[str]  # what bwrap runs: the server, or the egress forwarder that execs it
+    server: list[str]  # the server's own command, its executable resolved
 
 
-def host_facts(network: bool) -> HostFacts:
-    etc = _present("/etc/", ETC_ALWAYS + (ETC_NETWORK if network else ()), os.path.exists)
+def host_facts(network: bool | tuple[str, ...]) -> HostFacts:
+    """The host's files a sandbox gets: name service and certificates with the host's network, certificates
+    only with a list of hosts (the proxy resolves names, the server checks TLS itself)."""
+    extra = ETC_NETWORK if network is True else ETC_CERTIFICATES if network else ()
+    etc = _present("/etc/", ETC_ALWAYS + extra, os.path.exists)
     return HostFacts(os.getcwd(), dict(os.environ), system_dirs(), etc)
 
 
@@ -80,8 +88,9 @@ def _present(parent: str, names: Sequence[str], exists: Callable[[str], bool]) -
 
 
 def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser,
-         verified: Sequence[Bind] = ()) -> Layout:
-    """`verified`: staged, signature-checked copies, each bound read-only at its original path."""
+         verified: Sequence[Bind] = (), egress: str | None = None) -> Layout:
+    """`verified`: staged, signature-checked copies, each bound read-only at its original path. `egress`: the
+    folder of the egress proxy's socket (a network list), bound in and reached through the forwarder."""
     sandbox, limits = profile.sandbox, profile.limits
     binds = [Bind("/usr", "/usr")]
     symlinks: list[tuple[str, str]] = []
@@ -102,12 +111,19 @@ def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser
     binds += [Bind(path, path, sandbox.writable_args) for path in command.arguments
               if not any(within(path, bind.source) for bind in granted)]  # a profile's bind decides inside it
     binds = _verified_over(binds, verified)
+    argv = command.argv
+    if egress is not None:
+        from mcpbox.egress.forwarder import SOURCE
+
+        binds.append(Bind(egress, EGRESS_DIR))
+        argv = [FORWARDER_PYTHON, "-I", "-S", "-c", SOURCE, f"{EGRESS_DIR}/egress.sock", str(EGRESS_PORT), "--",
+                *argv]
     files = [
         ("/etc/passwd", f"{user.name}:x:{user.uid}:{user.gid}::{user.home}:/bin/sh\n".encode()),
         ("/etc/group", f"{user.name}:x:{user.gid}:\n".encode()),
         ("/etc/hostname", b"mcpbox\n"),
     ]
-    if not sandbox.network:
+    if not sandbox.host_network():
         files.append(("/etc/hosts", b"127.0.0.1 localhost mcpbox\n::1 localhost\n"))
     tmp_size = limits.tmp_mb * MIB
     return Layout(
@@ -117,8 +133,9 @@ def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser
         files=files,
         env=_environment(profile, command, facts, user),
         cwd=_working_directory(binds, facts.cwd, user.home),
-        network=sandbox.network,
-        command=command.argv,
+        network=sandbox.host_network(),
+        command=argv,
+        server=command.argv,
     )
 
 
@@ -157,6 +174,13 @@ def _environment(profile: Profile, command: Command, facts: HostFacts, user: San
     for name in profile.sandbox.env:
         if name in facts.environ:
             env[name] = facts.environ[name]
+    if profile.sandbox.allowlist():
+        proxy = f"http://127.0.0.1:{EGRESS_PORT}"
+        for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+            env[name] = env[name.lower()] = proxy
+        env["ALL_PROXY"] = env["all_proxy"] = f"socks5h://127.0.0.1:{EGRESS_PORT}"
+        env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1"
+        env["NODE_USE_ENV_PROXY"] = "1"
     env.update(profile.sandbox.set_values())
     return env
 

@@ -80,7 +80,7 @@ def start(layout: Layout, user: SandboxUser, bwrap: str, bpf: bytes,
     # beside bwrap's own set-up, so that it is not paid after it.
     joining = threading.Thread(target=cgroups.join, args=(process.pid,), daemon=True)
     joining.start()
-    return Starting(process, info_read, block_write, user, limits, cgroups, joining, layout.command)
+    return Starting(process, info_read, block_write, user, limits, cgroups, joining, layout.server)
 
 
 class Starting:
