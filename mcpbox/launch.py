@@ -46,7 +46,8 @@ def run(profile_name: str, command: list[str]) -> int:
 
         relay = _firewall(loaded, starting.command)
         watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
-        status = Pump(sandbox, relay, watchdog.check, b"[server] ").run()
+        status = Pump(sandbox, relay, watchdog.check, b"[server] ", explain=_explainer(loaded, starting.command),
+                      start_seconds=profile.limits.start_seconds).run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
         os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
                     "and the kernel stopped it\n".encode())
@@ -67,6 +68,17 @@ def _argv(loaded: profiles.LoadedProfile, command: list[str]) -> list[str]:
         raise UsageError(f"{loaded.path}: [verify] provenance applies to npx/uvx servers (a package from a "
                          f"registry), not to {argv[0]}; sign it and name 'artifact' and 'bundle' instead")
     return argv
+
+
+def _explainer(loaded: profiles.LoadedProfile, command: list[str]):
+    """What the pump calls when the server ends or stalls before answering: mcpbox.relay.diagnose, imported
+    only then."""
+    def explain(tail: list[str], status: int | None, stalled_after: float | None):
+        from mcpbox.relay import diagnose
+
+        return diagnose.explain(tail, status, diagnose.gather(loaded.profile, loaded.path, command), stalled_after)
+
+    return explain
 
 
 def _firewall(loaded: profiles.LoadedProfile, command: list[str]):

@@ -61,6 +61,7 @@ class Limits(NamedTuple):
     processes: int = 64  # processes in the sandbox, counted by the watchdog
     threads: int = 1024  # tasks (threads of all processes): the kernel's pids cgroup and RLIMIT_NPROC
     connections: int = 32  # open connections through the egress proxy at once (a network list)
+    start_seconds: int = 30  # how long a server may leave its first request unanswered before it is stopped
     open_files: int = 1024
     cpu_seconds: int = 3600
     file_size_mb: int = 64

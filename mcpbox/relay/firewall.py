@@ -81,6 +81,8 @@ class Firewall:
         self.changed: set[tuple[str, str]] = set()  # (kind, name) hidden because its definition changed
         self.from_client_pending: dict[str, Pending] = {}  # client requests the server has not answered
         self.from_server_pending: dict[str, Pending] = {}  # server requests the client has not answered
+        self.answered = False  # the server has answered a request of the client's: it is past its start
+        self.gone: str | None = None  # once the server is gone (or given up on): what later requests are told
         self._notes: list[bytes] = []  # lines for the user's stderr, collected while handling a frame
 
     # -- the Relay interface ---------------------------------------------------
@@ -97,14 +99,21 @@ class Firewall:
             self._server_frame(frame, output)
         return self._with_notes(output)
 
-    def server_gone(self) -> Output:
-        """Every request the server will now never answer gets an error at once; each request of the
-        server's that the client has yet to answer ends too (its answer would have nowhere to go)."""
+    def awaiting(self) -> bool:
+        return bool(self.from_client_pending)
+
+    def server_gone(self, message: str | None = None) -> Output:
+        """Every request the server will now never answer gets an error at once (`message`: why, one line;
+        redacted here like all the client gets), and so does every later one; each request of the server's that
+        the client has yet to answer ends too (its answer would have nowhere to go)."""
         output = Output()
+        if message is not None:
+            self.gone = self.redact(message)
+        elif self.gone is None:
+            self.gone = "mcpbox: the server exited before answering"
         for key, pending in self.from_client_pending.items():
             request_id = json.loads(key)
-            output.to_client.append(jsonrpc.error(request_id, INTERNAL_ERROR,
-                                                  "mcpbox: the server exited before answering") + b"\n")
+            output.to_client.append(jsonrpc.error(request_id, INTERNAL_ERROR, self.gone) + b"\n")
             self._audit("server", pending.method, request_id, pending.name, "error", "server exited")
         for key, pending in self.from_server_pending.items():
             self._audit("server", pending.method, json.loads(key), None, "error", "server exited",
@@ -177,6 +186,10 @@ class Firewall:
             return self._client_response(message)
         if message.kind == jsonrpc.NOTIFICATION:
             return self._client_notification(message)
+        if self.gone is not None:  # no server to answer it
+            output.to_client.append(jsonrpc.error(message.id, INTERNAL_ERROR, self.gone) + b"\n")
+            self._audit("client", message.method, message.id, None, "error", "server exited", len(message.raw))
+            return None
         key = message.id_key
         refusal = self._pending_refusal(key, self.from_client_pending)
         if refusal:
@@ -432,6 +445,7 @@ class Firewall:
             self._audit("server", None, message.id, None, "drop", "response to an id the client never sent",
                         len(message.raw))
             return None
+        self.answered = True
         body = message.body
         result = body.get("result")
         decision = "allow" if "result" in body else "error"

@@ -21,12 +21,19 @@ class Output:
 
 
 class Relay(Protocol):
+    answered: bool  # the server has answered a request of the client's: its start-up is over
+
     def from_client(self, data: bytes) -> Output: ...
 
     def from_server(self, data: bytes) -> Output: ...
 
-    def server_gone(self) -> Output:
-        """The server's stdout closed: whatever the client still waits for must be answered now."""
+    def awaiting(self) -> bool:
+        """Whether a request of the client's waits for the server's answer."""
+        ...
+
+    def server_gone(self, message: str | None = None) -> Output:
+        """The server's stdout closed (or mcpbox gave up on it): whatever the client still waits for, and
+        whatever it asks from now on, is answered now, with `message` (one line) when given."""
         ...
 
     def shown(self, line: bytes) -> bytes:

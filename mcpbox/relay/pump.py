@@ -17,8 +17,9 @@ import os
 import selectors
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mcpbox.errors import RelayError
 from mcpbox.relay.interface import Output, Relay
@@ -32,6 +33,9 @@ HIGH_WATER = 4 * 1024 * 1024
 READ_SIZE = 64 * 1024  # a pipe holds 64 KiB; more only costs an mmap/munmap per read
 SPIN_SECONDS = 100e-6
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+START_SECONDS = 30.0  # default of [limits] start_seconds: a first request unanswered this long, it stalled
+SETTLE_SECONDS = 1.0  # the server's stdout closed before it answered: how long its status and last lines are awaited
+TAIL_LINES = 20  # of the server's stderr, kept (as shown) until it answers, for the diagnosis of a failed start
 
 
 class Sink:
@@ -92,12 +96,22 @@ class Stop(NamedTuple):
 
 class Pump:
     def __init__(self, sandbox: Sandbox, relay: Relay, check_limits: Callable[[], str | None],
-                 stderr_prefix: bytes, client_in: int = 0, client_out: int = 1) -> None:
+                 stderr_prefix: bytes, client_in: int = 0, client_out: int = 1,
+                 explain: Callable[[list[str], int | None, float | None], Any] | None = None,
+                 start_seconds: float = START_SECONDS) -> None:
         self.sandbox = sandbox
+        self.start_seconds = start_seconds
         self.relay = relay
         self.check_limits = check_limits
         self.stderr_lines = StderrLines(stderr_prefix, relay.shown)
         self.relay_notes = StderrLines(b"", relay.shown)  # the relay's own lines, under a budget of their own
+        # Until the server answers a request: its last stderr lines, and what says why it ended or stalled
+        # (`explain(lines, status, stalled_after)` -> a diagnosis with .lines() and .message()).
+        self.tail: deque[bytes] | None = deque(maxlen=TAIL_LINES)
+        self.stderr_lines.tail = self.tail
+        self.explain = explain
+        self.start_deadline: float | None = None  # a client request waits on a server that answered none yet
+        self.gone_by: float | None = None  # stdout closed before any answer: report by then at the latest
         process = sandbox.process
         assert process.stdin and process.stdout and process.stderr
         self.client_in = client_in
@@ -167,12 +181,18 @@ class Pump:
             for fd in ready or ():
                 self._read(fd)
             now = time.monotonic()
+            if self.gone_by is not None and (now >= self.gone_by or (
+                    self.status is not None and self.server_err not in self.open_sources)):
+                self._failed_start(None)
             if now >= next_check:
                 next_check = now + WATCHDOG_SECONDS
                 if self.status is None:
                     reason = self.check_limits()
                     if reason:
                         self._kill(Stop(reason, 128 + signal.SIGKILL))
+                if self.start_deadline is not None and now >= self.start_deadline and self.stage == "running":
+                    self._failed_start(self.start_seconds)
+                    self._begin_shutdown()
             if self.deadline is not None and now >= self.deadline:
                 self._advance_shutdown()
 
@@ -189,7 +209,7 @@ class Pump:
         return self.selector.select(timeout)
 
     def _finished(self) -> bool:
-        if self.status is None or not self._sandbox_init_gone():
+        if self.status is None or self.gone_by is not None or not self._sandbox_init_gone():
             return False
         if self.server_out in self.open_sources or self.server_err in self.open_sources:
             return False
@@ -253,9 +273,18 @@ class Pump:
         if fd == self.server_err:
             self._say_raw(self.stderr_lines.feed(data) if data else self.stderr_lines.close())
         elif fd == self.server_out:
-            self._deliver(self.relay.from_server(data) if data else self.relay.server_gone())
+            if data:
+                self._deliver(self.relay.from_server(data))
+                if self.tail is not None and self.relay.answered:
+                    self._started()
+            elif self.tail is not None and self.stop is None and (self.stage == "running" or self.relay.awaiting()):
+                self.gone_by = time.monotonic() + SETTLE_SECONDS  # answered once its status and stderr are in
+            else:
+                self._deliver(self.relay.server_gone())
         elif data:
             self._deliver(self.relay.from_client(data))
+            if self.start_deadline is None and self.tail is not None and self.relay.awaiting():
+                self.start_deadline = time.monotonic() + self.start_seconds
         if fd != self.server_err:
             self.relay.sent()
         if not data:
@@ -288,6 +317,31 @@ class Pump:
             self.always_ready.discard(fd)
             if fd != self.client_in:
                 os.close(fd)
+
+    def _started(self) -> None:
+        self.tail = self.stderr_lines.tail = None
+        self.start_deadline = None
+
+    def _failed_start(self, stalled_after: float | None) -> None:
+        """The server ended (its stdout closed) or stalled before answering any request: mcpbox says on stderr
+        what it saw, and the client's pending requests (and any later ones) get the same as their error."""
+        tail = [line.decode(errors="replace") for line in self.tail or ()]
+        status = self.status
+        self._started()
+        self.gone_by = None
+        diagnosis = None
+        if self.explain is not None and (stalled_after is not None or self.relay.awaiting()
+                                         or (status != 0 and self.stage == "running")):
+            try:
+                diagnosis = self.explain(tail, status, stalled_after)
+            except Exception as error:  # a diagnosis must never cost the client its answer
+                self._say_raw(self.relay_notes.feed(f"mcpbox: no diagnosis ({type(error).__name__}: {error})\n"
+                                                    .encode()))
+        if diagnosis is not None:
+            for line in diagnosis.lines():
+                self._say_raw(self.relay_notes.feed(b"mcpbox: " + line.encode() + b"\n"))
+        self._deliver(self.relay.server_gone(diagnosis.message() if diagnosis is not None else None))
+        self.relay.sent()
 
     def _say_raw(self, text: bytes) -> None:
         if text:

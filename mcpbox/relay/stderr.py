@@ -7,6 +7,7 @@ when either happens.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 LINE_MAX = 8192
@@ -22,6 +23,7 @@ class StderrLines:
         self._budget = total_max
         self._partial = b""
         self._skipping = False  # inside the unseen rest of a line that was cut
+        self.tail: deque[bytes] | None = None  # when set, the last lines as shown, for a diagnosis
 
     def feed(self, data: bytes) -> bytes:
         out = []
@@ -48,7 +50,10 @@ class StderrLines:
     def _emit(self, line: bytes) -> bytes:
         if self._budget <= 0:
             return b""
-        text = self._prefix + self._shown(line.rstrip(b"\r")) + b"\n"
+        shown = self._shown(line.rstrip(b"\r"))
+        if self.tail is not None:
+            self.tail.append(shown)
+        text = self._prefix + shown + b"\n"
         self._budget -= len(text)
         if self._budget <= 0:
             text += self._prefix + b"[mcpbox: the server's stderr exceeded its budget; the rest is dropped]\n"
