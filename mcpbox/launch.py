@@ -171,8 +171,11 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
     """Everything from a profile and a command to bwrap waiting at its block fd (`mcpbox doctor`'s trial too)."""
     command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"),
                               {bind.dest: bind.source for bind in verified}, profile.sandbox.writable_args)
-    for note in command.notes:
-        os.write(2, f"mcpbox: {note}\n".encode())
+    granted = [profiles.expand_path(entry, os.getcwd())
+               for entry in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
+    for path, note in command.notes:  # an argument inside a profile's bind needs no word
+        if not any(paths.within(path, top) for top in granted):
+            os.write(2, f"mcpbox: {note}\n".encode())
     user = spawn.sandbox_user()
     facts = layout.host_facts(profile.sandbox.network)
     _check_binds(profile, facts.cwd)

@@ -127,7 +127,7 @@ def test_argument_paths_are_bound_with_the_guards_and_the_rest_said(tmp_path: Pa
             f"{home}/new.db", "memory", "/usr/share", "--flag"]
     command = resolve.resolve(argv, str(home), os.environ["PATH"])
     assert command.arguments == [str(home / "projects" / "repo"), str(home / "notes.db")]
-    assert command.notes == [
+    assert [line for _, line in command.notes] == [
         "the argument ~ is not bound: it is a system root, the home folder or above it; name it in [sandbox] "
         "read_only or read_write if the server must have it",
         f"the argument {home}/.ssh is not bound: it lies in a folder for secrets; name it in [sandbox] read_only "
@@ -136,4 +136,4 @@ def test_argument_paths_are_bound_with_the_guards_and_the_rest_said(tmp_path: Pa
         "set [sandbox] writable_args = true (its folder is then bound)"]
     writable = resolve.resolve(argv, str(home), os.environ["PATH"], writable_args=True)
     assert writable.arguments == [str(home / "projects" / "repo")], "a file's folder: here the home, refused"
-    assert sum("is not bound: it is a system root, the home folder" in note for note in writable.notes) == 3
+    assert sum("is not bound: it is a system root, the home folder" in line for _, line in writable.notes) == 3

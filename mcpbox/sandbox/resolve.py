@@ -49,7 +49,7 @@ class Command(NamedTuple):
     argv: list[str]  # argv[0] is the absolute path of the executable
     needs: Needs
     arguments: list[str] = []  # host paths named by arguments: bound (read-only unless writable_args)
-    notes: list[str] = []  # one line per argument path left unbound, and why
+    notes: list[tuple[str, str]] = []  # (path, line) per argument path left unbound, and why
 
 
 def _is_system(path: str) -> bool:
@@ -118,12 +118,12 @@ def _add_source(script: str, needs: Needs, home: str) -> None:
             needs.bind(path)
 
 
-def _argument_paths(arguments: list[str], home: str, writable: bool) -> tuple[list[str], list[str]]:
+def _argument_paths(arguments: list[str], home: str, writable: bool) -> tuple[list[str], list[tuple[str, str]]]:
     """Host paths the arguments name (PATH, ~/PATH, ./PATH, --option=PATH) that exist: the folders given to a
     filesystem server, a repository, a database. Never a place for secrets, the home or a system root."""
     cwd = os.getcwd()
     found: list[str] = []
-    notes: list[str] = []
+    notes: list[tuple[str, str]] = []
     for argument in arguments:
         value = argument.split("=", 1)[1] if argument.startswith("-") and "=" in argument else argument
         if not value.startswith(("/", "~/", "./", "../")) and value not in ("~", ".", ".."):
@@ -135,8 +135,8 @@ def _argument_paths(arguments: list[str], home: str, writable: bool) -> tuple[li
             path = os.path.dirname(path)  # a file's folder: where it is made, replaced, journaled
         elif not os.path.exists(path):
             if os.path.isdir(os.path.dirname(path)) and value.startswith(("/", "~")):
-                notes.append(f"the argument {value} does not exist, so nothing is bound for it; if the server is "
-                             "to create it, set [sandbox] writable_args = true (its folder is then bound)")
+                notes.append((path, f"the argument {value} does not exist, so nothing is bound for it; if the server is "
+                             "to create it, set [sandbox] writable_args = true (its folder is then bound)"))
             continue
         if path in found:
             continue
@@ -144,8 +144,8 @@ def _argument_paths(arguments: list[str], home: str, writable: bool) -> tuple[li
         if refusal is None:
             found.append(path)
         else:
-            notes.append(f"the argument {value} is not bound: {refusal}; name it in [sandbox] read_only or "
-                         "read_write if the server must have it")
+            notes.append((path, f"the argument {value} is not bound: {refusal}; name it in [sandbox] read_only or "
+                                "read_write if the server must have it"))
     return found, notes
 
 
