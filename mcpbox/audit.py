@@ -1,9 +1,9 @@
 """The audit log: one JSON line per decision, written with os.write (no stdio buffer).
 
-The relay's lines are held only until the messages they decide on are sent,
-then written in one write per read, so a message never waits for its own
-audit line. A field given as a `functools.partial` (an argument hash) is
-worked out then too.
+The relay's decisions come back from the firewall as values; the pump writes
+their lines (argument hashes worked out then) only after the messages they
+decide on were sent, in one write per read, so a message never waits for its
+own audit line.
 
 Lines go to `[audit] path` or `~/.local/state/mcpbox/audit.jsonl`. The file is
 rotated by size (`audit.jsonl.1`, `.2`, ...), created private to the user, and
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 
 from mcpbox import paths
@@ -103,11 +103,7 @@ def write_one(path: str | None, **record: Any) -> None:
         log.close()
 
 
-def _field(value: Any) -> Any:
-    return value() if isinstance(value, partial) else str(value)
-
-
-_ENCODE = json.JSONEncoder(separators=(",", ":"), default=_field).encode
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 @lru_cache(maxsize=1)

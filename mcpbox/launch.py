@@ -44,10 +44,13 @@ def run(profile_name: str, command: list[str]) -> int:
         from mcpbox.relay.pump import Pump
         from mcpbox.sandbox.watchdog import Watchdog
 
+        from mcpbox.audit import AuditLog
+
         relay = _firewall(loaded, starting.command)
         watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
         status = Pump(sandbox, relay, watchdog.check, b"[server] ", explain=_explainer(loaded, starting.command),
-                      start_seconds=profile.limits.start_seconds).run()
+                      start_seconds=profile.limits.start_seconds, audit=AuditLog(profile.audit.path, deferred=True),
+                      pins=relay.pins).run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
         os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
                     "and the kernel stopped it\n".encode())
@@ -84,7 +87,6 @@ def _explainer(loaded: profiles.LoadedProfile, command: list[str]):
 def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
     import shlex
 
-    from mcpbox.audit import AuditLog
     from mcpbox.relay import filters
     from mcpbox.relay.firewall import Firewall
 
@@ -95,7 +97,7 @@ def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
                     if value and (filters.says_secret(name) or name in profile.redact.env)})
     cwd = os.getcwd()
     granted = [profiles.expand_path(e, cwd) for e in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
-    return Firewall(profile, audit=AuditLog(profile.audit.path, deferred=True), pins=pins_for(loaded.path, command),
+    return Firewall(profile, pins=pins_for(loaded.path, command),
                     secrets=secrets, home=os.path.expanduser("~"), granted_paths=granted,
                     reset_hint=shlex.join(["mcpbox", "pins", "reset", "--profile", loaded.path, "--", *command]))
 

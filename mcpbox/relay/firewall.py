@@ -14,16 +14,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any, NamedTuple
 
-from mcpbox.audit import AuditLog
 from mcpbox.paths import within
 from mcpbox.profile import Profile
 from mcpbox.relay import filters, jsonrpc
 from mcpbox.relay.framing import LineFramer, Oversize
 from mcpbox.relay.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Invalid, Message
-from mcpbox.relay.interface import Output
+from mcpbox.relay.interface import Decision, Output
 from mcpbox.relay.pins import NEW, SAME, PinStore
 from mcpbox.relay.policy import NameRule, RateLimiter, argument_problem, normalize_path
 
@@ -56,12 +54,11 @@ class Pending(NamedTuple):
 
 
 class Firewall:
-    def __init__(self, profile: Profile, *, audit: AuditLog, pins: PinStore, secrets: dict[str, str],
+    def __init__(self, profile: Profile, *, pins: PinStore, secrets: dict[str, str],
                  home: str, granted_paths: list[str], clock: Callable[[], float] = time.monotonic,
                  reset_hint: str = "mcpbox pins reset") -> None:
         self.profile = profile
-        self.audit = audit
-        self.pins = pins
+        self.pins = pins  # read and updated in memory here; the pump saves it (Output.pins_changed)
         self.home = home
         self.granted = [path.rstrip("/") or "/" for path in granted_paths]
         self.clock = clock
@@ -84,6 +81,7 @@ class Firewall:
         self.answered = False  # the server has answered a request of the client's: it is past its start
         self.gone: str | None = None  # once the server is gone (or given up on): what later requests are told
         self._notes: list[bytes] = []  # lines for the user's stderr, collected while handling a frame
+        self._decisions: list[Decision] = []  # what was decided meanwhile, for the audit
 
     # -- the Relay interface ---------------------------------------------------
 
@@ -120,10 +118,35 @@ class Firewall:
                         pending.size, duration=self.clock() - pending.started)
         self.from_client_pending.clear()
         self.from_server_pending.clear()
-        return output
+        return self._with_notes(output)
 
-    def sent(self) -> None:
-        self.audit.flush()
+    def audit_fields(self, decision: Decision) -> dict[str, Any]:
+        """The audit line's fields (the log adds the time): what was decided, its texts already redacted, a
+        call's arguments as a hash or (`full`) their redacted text."""
+        if decision.event is not None:
+            record: dict[str, Any] = {"direction": decision.direction, "event": decision.event,
+                                      "kind": decision.kind}
+            if decision.name is not None:
+                record["name"] = decision.name
+            record.update(decision=decision.decision, rule=decision.rule)
+            if decision.fields is not None:
+                record["fields"] = list(decision.fields)
+            return record
+        record = {"direction": decision.direction, "method": decision.method, "id": decision.id,
+                  "decision": decision.decision}
+        if decision.name is not None:
+            record["name"] = decision.name
+        if decision.rule is not None:
+            record["rule"] = decision.rule
+        if decision.size is not None:
+            record["bytes"] = decision.size
+        if decision.response_size is not None:
+            record["response_bytes"] = decision.response_size
+        if decision.duration is not None:
+            record["duration_ms"] = round(decision.duration * 1000, 3)
+        if decision.arguments is not None:
+            record["arguments"] = self._audited_arguments(decision.arguments)
+        return record
 
     # -- client -> server ----------------------------------------------------------
 
@@ -496,7 +519,6 @@ class Firewall:
                 continue
             # Its name or URI stays exact: the client calls the item by it.
             kept.append({**filters.walk(item, filters.clean_definition_text, keys=True), naming: name})
-        self.pins.save()
         kept = [item for item in kept if (kind, item[naming]) not in self.changed]  # a later duplicate changed it
         return {**result, key: kept}
 
@@ -512,8 +534,9 @@ class Firewall:
         if (kind, name) not in self.changed:
             self.changed.add((kind, name))
             what = ", ".join(verdict)
-            self.audit.write(direction="server", event="pin", kind=kind, name=self._for_log(name), decision="hide",
-                             rule="changed since first seen", fields=verdict)
+            self._decisions.append(Decision(direction="server", decision="hide", name=self._for_log(name),
+                                            rule="changed since first seen", event="pin", kind=kind,
+                                            fields=tuple(verdict)))
             self._note(f"mcpbox: the server's {kind} {name!r} changed since it was first seen ({what}); "
                        f"it is hidden and its calls refused. If you trust the change: {self.reset_hint}")
         return True
@@ -523,12 +546,11 @@ class Firewall:
         if not isinstance(instructions, str):
             return result
         verdict = self.pins.check("instructions", "server", filters.fingerprints(result, ("instructions",)))
-        self.pins.save()
         if verdict not in (NEW, SAME):
             if ("instructions", "server") not in self.changed:
                 self.changed.add(("instructions", "server"))
-                self.audit.write(direction="server", event="pin", kind="instructions", decision="hide",
-                                 rule="changed since first seen")
+                self._decisions.append(Decision(direction="server", decision="hide", rule="changed since first seen",
+                                                event="pin", kind="instructions"))
                 self._note("mcpbox: the server's instructions changed since they were first seen; they are "
                            f"withheld. If you trust the change: {self.reset_hint}")
             return {k: v for k, v in result.items() if k != "instructions"}
@@ -598,24 +620,13 @@ class Firewall:
     def _audit(self, direction: str, method: str | None, request_id: Any, name: Any, decision: str,
                rule: str | None, size: int | None = None, duration: float | None = None,
                arguments: Any = None, response_bytes: int | None = None) -> None:
-        """One line per decision. Every text in it may come from a peer (an id, a method, a name, a rule quoting
-        them), so each is redacted: the audit log never holds a secret value."""
+        """One decision for the audit. Every text in it may come from a peer (an id, a method, a name, a rule
+        quoting them), so each is redacted: the audit log never holds a secret value."""
         safe = self._for_log
-        record: dict[str, Any] = {"direction": direction, "method": safe(method), "id": safe(request_id),
-                                  "decision": decision}
-        if name is not None:
-            record["name"] = safe(name)
-        if rule is not None:
-            record["rule"] = safe(rule)
-        if size is not None:
-            record["bytes"] = size
-        if response_bytes is not None:
-            record["response_bytes"] = response_bytes
-        if duration is not None:
-            record["duration_ms"] = round(duration * 1000, 3)
-        if arguments is not None:
-            record["arguments"] = partial(self._audited_arguments, arguments)  # worked out after the message went
-        self.audit.write(**record)
+        self._decisions.append(Decision(
+            direction=direction, decision=decision, method=safe(method), id=safe(request_id),
+            name=None if name is None else safe(name), rule=None if rule is None else safe(rule), size=size,
+            response_size=response_bytes, duration=duration, arguments=arguments))
 
     def _for_log(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -639,7 +650,12 @@ class Firewall:
         self._notes.append(text.encode() + b"\n")
 
     def _with_notes(self, output: Output) -> Output:
+        """The output with what was said, decided and pinned while it was made."""
         if self._notes:
             output.notes.extend(self._notes)
             self._notes.clear()
+        if self._decisions:
+            output.decisions.extend(self._decisions)
+            self._decisions.clear()
+        output.pins_changed = self.pins.dirty
         return output

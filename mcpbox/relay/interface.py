@@ -1,23 +1,45 @@
 """The relay's interface, between the pump and the firewall.
 
-A relay is sans-I/O: the pump hands it bytes from one side and sends what it
-returns; it never touches a file descriptor.
+A relay is sans-I/O: the pump hands it bytes from one side and gets back what to send, what to tell the
+user, the decisions to audit and whether its pins changed; the pump does all the I/O (and writes the audit
+lines and saves the pins only after sending, so a message never waits for its own audit line). The relay
+never touches a file descriptor.
 """
 
-from __future__ import annotations
+from typing import Any, NamedTuple, Protocol
 
-from typing import Protocol
+
+class Decision(NamedTuple):
+    """One audited decision, as the relay took it; `Relay.audit_fields` makes its audit line. Every text in
+    it is redacted already, but `arguments`, kept as they came, which the line hashes (or redacts) later."""
+
+    direction: str  # "client" or "server": whose message was decided on
+    decision: str  # allow, deny, drop, error, cancel, hide
+    method: Any = None
+    id: Any = None
+    name: Any = None
+    rule: str | None = None
+    size: int | None = None  # bytes of the message
+    response_size: int | None = None
+    duration: float | None = None  # seconds, request to answer
+    arguments: Any = None  # a call's arguments (None: not audited)
+    event: str | None = None  # "pin": a definition changed since first seen
+    kind: str | None = None  # the pinned item's kind
+    fields: tuple[str, ...] | None = None  # the pinned fields that changed
 
 
 class Output:
-    """What the relay wants sent, in order, to each side, and lines for the user's stderr."""
+    """What the relay wants sent, in order, to each side, lines for the user's stderr, the decisions to audit,
+    and whether the pin store has changes to save."""
 
-    __slots__ = ("to_server", "to_client", "notes")
+    __slots__ = ("to_server", "to_client", "notes", "decisions", "pins_changed")
 
     def __init__(self) -> None:
         self.to_server: list[bytes] = []
         self.to_client: list[bytes] = []
         self.notes: list[bytes] = []
+        self.decisions: list[Decision] = []
+        self.pins_changed = False
 
 
 class Relay(Protocol):
@@ -40,6 +62,6 @@ class Relay(Protocol):
         """A line as it may reach the user's stderr (secrets redacted, terminal controls made harmless)."""
         ...
 
-    def sent(self) -> None:
-        """The pump has sent the last Output: bookkeeping that need not delay it (audit lines) goes now."""
+    def audit_fields(self, decision: Decision) -> dict[str, Any]:
+        """The audit line of a decision (its call arguments hashed or redacted now, after the message went)."""
         ...

@@ -49,6 +49,11 @@ class PinStore:
         changed = sorted(field for field in known.keys() | digests.keys() if known.get(field) != digests.get(field))
         return changed or SAME
 
+    @property
+    def dirty(self) -> bool:
+        """New pins not yet saved."""
+        return self._dirty
+
     def save(self) -> None:
         """Write new pins, atomically; a store that cannot be written costs only the defence across runs."""
         if not self._dirty:

@@ -19,12 +19,16 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mcpbox.errors import RelayError
-from mcpbox.relay.interface import Output, Relay
+from mcpbox.relay.interface import Decision, Output, Relay
 from mcpbox.relay.stderr import StderrLines
 from mcpbox.sandbox.spawn import Sandbox
+
+if TYPE_CHECKING:
+    from mcpbox.audit import AuditLog
+    from mcpbox.relay.pins import PinStore
 
 GRACE_SECONDS = 2.0  # after closing the server's stdin, and again after SIGTERM
 WATCHDOG_SECONDS = 0.5
@@ -98,8 +102,13 @@ class Pump:
     def __init__(self, sandbox: Sandbox, relay: Relay, check_limits: Callable[[], str | None],
                  stderr_prefix: bytes, client_in: int = 0, client_out: int = 1,
                  explain: Callable[[list[str], int | None, float | None], Any] | None = None,
-                 start_seconds: float = START_SECONDS) -> None:
+                 start_seconds: float = START_SECONDS, audit: "AuditLog | None" = None,
+                 pins: "PinStore | None" = None) -> None:
         self.sandbox = sandbox
+        self.audit = audit  # the relay's decisions are written here after what they decided on was sent
+        self.pins = pins  # saved when an output says they changed, after it was sent
+        self.decided: list[Decision] = []
+        self.pins_changed = False
         self.start_seconds = start_seconds
         self.relay = relay
         self.check_limits = check_limits
@@ -155,6 +164,7 @@ class Pump:
             self.selector.close()
             os.close(wake_read)
             os.close(wake_write)
+            self._record()  # whatever was decided last
         assert self.status is not None
         return self.stop.status if self.stop else self.status
 
@@ -286,7 +296,7 @@ class Pump:
             if self.start_deadline is None and self.tail is not None and self.relay.awaiting():
                 self.start_deadline = time.monotonic() + self.start_seconds
         if fd != self.server_err:
-            self.relay.sent()
+            self._record()
         if not data:
             self._close_source(fd)
             if fd == self.client_in:
@@ -299,6 +309,19 @@ class Pump:
             self.to_client.send(chunk)
         for note in output.notes:
             self._say_raw(self.relay_notes.feed(note))
+        self.decided += output.decisions
+        self.pins_changed |= output.pins_changed
+
+    def _record(self) -> None:
+        """After a read's outputs went: their audit lines in one write, and the pins saved if they changed."""
+        if self.decided and self.audit is not None:
+            for decision in self.decided:
+                self.audit.write(**self.relay.audit_fields(decision))
+            self.audit.flush()
+        self.decided.clear()
+        if self.pins_changed and self.pins is not None:
+            self.pins.save()
+        self.pins_changed = False
 
     def _watch(self, fd: int) -> None:
         if fd in self.always_ready:
@@ -341,7 +364,7 @@ class Pump:
             for line in diagnosis.lines():
                 self._say_raw(self.relay_notes.feed(b"mcpbox: " + line.encode() + b"\n"))
         self._deliver(self.relay.server_gone(diagnosis.message() if diagnosis is not None else None))
-        self.relay.sent()
+        self._record()
 
     def _say_raw(self, text: bytes) -> None:
         if text:

@@ -100,24 +100,38 @@ def parsed(chunks: list[bytes]) -> list[Any]:
 
 
 class Session:
-    """One firewall with its audit log and pin store in a temporary directory."""
+    """One firewall, and what it decided: the audit lines are read back from its returned decisions, as the
+    pump would write them (its pin store, in a temporary directory, carries pins from one session to a next)."""
 
     def __init__(self, tmp_path, toml: bytes = PROFILE, secrets: dict[str, str] | None = None) -> None:
         self.clock = Clock()
-        self.audit_path = tmp_path / "audit.jsonl"
-        self.firewall = Firewall(profiles.parse(toml, "test.toml"), audit=AuditLog(str(self.audit_path)),
+        self.decisions: list[Any] = []
+        self.firewall = Firewall(profiles.parse(toml, "test.toml"),
                                  pins=PinStore(str(tmp_path / "pins.json"), {"test": str(tmp_path)}),
                                  secrets=secrets or {}, home=HOME, granted_paths=["/home/u/projects"], clock=self.clock,
                                  reset_hint="mcpbox pins reset --profile test.toml -- server")
 
+    def _kept(self, output):
+        """What the pump does after sending an output: keep its decisions (for the log), save changed pins."""
+        self.decisions += output.decisions
+        if output.pins_changed:
+            self.firewall.pins.save()
+        return output
+
     def client(self, data: bytes):
-        return self.firewall.from_client(data)
+        return self._kept(self.firewall.from_client(data))
 
     def server(self, data: bytes):
-        return self.firewall.from_server(data)
+        return self._kept(self.firewall.from_server(data))
+
+    def gone(self, message: str | None = None):
+        return self._kept(self.firewall.server_gone(message))
 
     def audit(self) -> list[dict[str, Any]]:
-        return audit_lines(self.audit_path)
+        return [self.firewall.audit_fields(decision) for decision in self.decisions]
+
+    def audit_text(self) -> str:
+        return json.dumps(self.audit(), ensure_ascii=False)
 
     def pending_call(self, id: Any, method: str = "tools/call", **params: Any) -> None:
         """A client request the server has yet to answer (forwarded, so it is pending)."""
@@ -753,7 +767,7 @@ def test_argument_rule_refusal_is_an_iserror_result_naming_the_rule(session):
                                            "outside ~/projects/**"}]
     (record,) = session.audit()
     assert (record["decision"], record["rule"], record["name"]) == ("deny", "tools.arguments.read_file", "read_file")
-    assert "id_rsa" not in session.audit_path.read_text(), "audit lines carry no argument values"
+    assert "id_rsa" not in session.audit_text(), "audit lines carry no argument values"
 
 
 def test_allowed_tool_call_is_forwarded_byte_exact(session):
@@ -766,7 +780,7 @@ def test_allowed_tool_call_is_forwarded_byte_exact(session):
     assert out.to_client == [response] and out.to_server == []
     (record,) = session.audit()
     assert record["decision"] == "allow" and record["arguments"].startswith("sha256:")
-    assert "a.txt" not in session.audit_path.read_text()
+    assert "a.txt" not in session.audit_text()
 
 
 @pytest.mark.parametrize("method, params, message", [
@@ -957,12 +971,12 @@ def test_server_gone_answers_every_pending_request(session):
     session.pending_call("1", name="echo")
     session.pending_call(2, method="ping")
     session.server(request(0, "ping"))  # a server request pending at the client needs no answer
-    out = session.firewall.server_gone()
+    out = session.gone()
     replies = parsed(out.to_client)
     assert sorted(json.dumps(r["id"]) for r in replies) == sorted(['1', '"1"', '2'])
     assert all(r["error"]["code"] == -32603 for r in replies)
     assert out.to_server == []
-    assert session.firewall.server_gone().to_client == [], "each is answered once"
+    assert session.gone().to_client == [], "each is answered once"
 
 
 def test_response_to_an_unknown_id_is_dropped_both_ways(session):
@@ -997,7 +1011,7 @@ def test_cancelled_request_is_forgotten(session):
     session.pending_call(4, name="echo")
     cancel = line({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}})
     assert session.client(cancel).to_server == [cancel]
-    assert session.firewall.server_gone().to_client == []
+    assert session.gone().to_client == []
 
 
 def test_a_cancelled_request_still_gets_its_audit_line(session):
@@ -1005,8 +1019,7 @@ def test_a_cancelled_request_still_gets_its_audit_line(session):
     session.pending_call(4, name="echo", arguments={"t": "x"})
     session.clock.now += 0.25
     session.client(line({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}}))
-    session.firewall.server_gone()
-    session.firewall.sent()
+    session.gone()
     [record] = session.audit()
     assert {key: record[key] for key in ("direction", "method", "id", "name", "decision", "rule", "duration_ms")} == {
         "direction": "client", "method": "tools/call", "id": 4, "name": "echo", "decision": "cancel",
@@ -1019,7 +1032,6 @@ def test_an_allowed_server_request_is_audited_with_the_clients_answer(session):
     session.clock.now += 0.5
     reply = answer("s1", {})
     assert session.client(reply).to_server == [reply]
-    session.firewall.sent()
     [record] = session.audit()
     assert {key: record[key] for key in ("direction", "method", "id", "decision", "duration_ms", "response_bytes")} == {
         "direction": "client", "method": "ping", "id": "s1", "decision": "allow", "duration_ms": 500.0,
@@ -1032,8 +1044,7 @@ def test_a_server_request_left_unanswered_is_audited_when_it_ends(session):
     session.server(request("s2", "roots/list"))
     out = session.server(line({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "s1"}}))
     assert len(out.to_client) == 1  # the client is told too
-    session.firewall.server_gone()
-    session.firewall.sent()
+    session.gone()
     assert [(r["method"], r["id"], r["decision"], r["rule"]) for r in session.audit()] == [
         ("ping", "s1", "cancel", "cancelled by the server"), ("roots/list", "s2", "error", "server exited")]
     assert session.firewall.from_server_pending == {}
@@ -1043,7 +1054,6 @@ def test_a_refused_roots_notification_is_audited(tmp_path):
     session = Session(tmp_path, PROFILE.replace(b"roots = true", b"roots = false"))
     out = session.client(line({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}))
     assert out.to_server == []
-    session.firewall.sent()
     assert [(r["method"], r["decision"], r["rule"]) for r in session.audit()] == [
         ("notifications/roots/list_changed", "drop", "client.roots")]
 
@@ -1061,7 +1071,6 @@ def test_subscriptions_listen_naming_a_hidden_resource_is_refused_like_subscribe
     assert out.to_server == []
     assert parsed(out.to_client) == [{"jsonrpc": "2.0", "id": 9,
                                       "error": {"code": -32602, "message": f"Unknown resource: {refused}"}}]
-    session.firewall.sent()
     [record] = session.audit()
     assert (record["method"], record["decision"], record["name"]) == ("subscriptions/listen", "deny", refused)
 
@@ -1082,7 +1091,6 @@ def test_an_update_of_a_hidden_resource_never_reaches_the_client(session):
     dressed = request("u1", "notifications/resources/updated", {"uri": "file:///etc/x"})  # the same, with an id
     out = session.server(dressed)
     assert out.to_client == [] and parsed(out.to_server)[0]["error"]["code"] == -32602
-    session.firewall.sent()
     assert [(r["method"], r["id"], r["decision"], r["name"]) for r in session.audit()] == [
         ("notifications/resources/updated", None, "drop", "file:///etc/x"),
         ("notifications/resources/updated", "u1", "drop", "file:///etc/x")]
@@ -1218,7 +1226,7 @@ def test_a_secret_in_a_server_id_or_method_is_never_forwarded_nor_audited(tmp_pa
     assert out.to_client == [] and len(out.to_server) == 1
     records = session.audit()
     assert [r["rule"] for r in records] == ["a secret or an invisible character in its id or method"] * 3
-    assert "s3cr3t" not in session.audit_path.read_text() and "ghp_" not in session.audit_path.read_text()
+    assert "s3cr3t" not in session.audit_text() and "ghp_" not in session.audit_text()
     clean = line({"jsonrpc": "2.0", "id": "abc", "method": "ping"})
     assert session.server(clean).to_client == [clean]
 
@@ -1314,7 +1322,7 @@ def test_non_finite_numbers_never_come_out_as_infinity(session):
                session.client(request(2, "initialize", {"capabilities": {"sampling": {}}, "n": 1}).replace(
                    b'"n":1', b'"n":1e999')),
                session.client(b'{"jsonrpc":"2.0","id":-1e400,"method":"ping"\n'),
-               session.firewall.server_gone()]
+               session.gone()]
     for out in outputs:
         for chunk in out.to_client + out.to_server:
             assert b"Infinity" not in chunk and b"NaN" not in chunk
@@ -1425,15 +1433,14 @@ def test_no_audit_field_carries_a_secret_whoever_chose_it(tmp_path):
     session.client(request("s3cr3t/v4lue-123", "resources/read", {"uri": "file:///s3cr3t/v4lue-123"}))
     session.client(b'{"jsonrpc":"2.0","id":"s3cr3t/v4lue-123","method":"ping","x":1,"x":2}\n')
     session.server(line({"jsonrpc": "2.0", "id": "s3cr3t/v4lue-123", "result": {}}))
-    audit = session.audit_path.read_text()
+    audit = session.audit_text()
     assert len(session.audit()) == 4, "control: each was audited"
     assert "s3cr3t/v4lue-123" not in audit and "[redacted:API_TOKEN]" in audit
 
 
 def test_lines_for_stderr_are_redacted_and_harmless():
-    firewall = Firewall(profiles.parse(PROFILE, "test.toml"), audit=AuditLog("/nonexistent/audit.jsonl"),
-                                pins=PinStore("/nonexistent/pins.json", {}), secrets={"API_TOKEN": "s3cr3t/v4lue-123"},
-                                home=HOME, granted_paths=[])
+    firewall = Firewall(profiles.parse(PROFILE, "test.toml"), pins=PinStore("/nonexistent/pins.json", {}),
+                        secrets={"API_TOKEN": "s3cr3t/v4lue-123"}, home=HOME, granted_paths=[])
     shown = firewall.shown
     assert shown(b"plain line") == b"plain line"
     assert shown(b"token s3cr3t/v4lue-123 \x1b[2J" + "\u202e".encode()) == b"token [redacted:API_TOKEN] "
@@ -1451,4 +1458,4 @@ def test_a_secret_of_digits_is_redacted_as_a_number_too(tmp_path):
     out = session.server(line({"jsonrpc": "2.0", "id": 48151623, "method": "ping"}))
     assert out.to_client == [] and parsed(out.to_server)[0]["error"]["code"] == -32600
     session.server(line({"jsonrpc": "2.0", "id": 48151623, "result": {}}))
-    assert "48151623" not in session.audit_path.read_text() and len(session.audit()) >= 2
+    assert "48151623" not in session.audit_text() and len(session.audit()) >= 2

@@ -202,7 +202,8 @@ class Harness:
 
     def __init__(self, directory: str, audit: AuditLog, number: int) -> None:
         self.clock = Clock()
-        self.firewall = Firewall(fuzz_profile(), audit=audit, pins=PinStore(f"{directory}/pins-{number}.json", {}),
+        self.audit = audit
+        self.firewall = Firewall(fuzz_profile(), pins=PinStore(f"{directory}/pins-{number}.json", {}),
                                  secrets=SECRETS, home=HOME, granted_paths=["/srv/allowed"],
                                  clock=self.clock)
         self.firewall.client_frames.max_bytes = self.firewall.server_frames.max_bytes = LIMIT
@@ -221,6 +222,8 @@ class Harness:
         self.check(self.firewall.server_gone(), "server")
 
     def check(self, out, direction: str) -> None:
+        for decision in out.decisions:  # as the pump logs them after sending
+            self.audit.write(**self.firewall.audit_fields(decision))
         for chunk in out.to_server:
             for message in self.messages(chunk):
                 self.check_to_server(message, direction)
@@ -823,13 +826,16 @@ def test_no_secret_of_digits_reaches_client_or_audit(data, digits, ascii_only, s
     parts = [data.draw(_spelled(digits)) for _ in range(spellings)]
     with tempfile.TemporaryDirectory() as directory:
         audit = AuditLog(f"{directory}/audit.jsonl")
-        wall = Firewall(fuzz_profile(), audit=audit, pins=PinStore(f"{directory}/pins.json", {}),
+        wall = Firewall(fuzz_profile(), pins=PinStore(f"{directory}/pins.json", {}),
                         secrets={"BANK_PIN": digits}, home=HOME, granted_paths=[])
-        wall.from_client(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                                     "params": {"name": "echo", "arguments": {}}}).encode() + b"\n")
+        outputs = [wall.from_client(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                                "params": {"name": "echo", "arguments": {}}}).encode() + b"\n")]
         answer = {"jsonrpc": "2.0", "id": 1, "result": {"content": [], "structuredContent": {"parts": parts}}}
         out = wall.from_server(json.dumps(answer, ensure_ascii=ascii_only).encode() + b"\n")
-        wall.from_server(json.dumps({"jsonrpc": "2.0", "id": int(digits), "result": {}}).encode() + b"\n")
+        outputs += [out, wall.from_server(json.dumps({"jsonrpc": "2.0", "id": int(digits), "result": {}}).encode()
+                                          + b"\n")]
+        for decision in (decision for output in outputs for decision in output.decisions):
+            audit.write(**wall.audit_fields(decision))
         audit.close()
         received = b"".join(out.to_client)
         assert json.loads(received)["id"] == 1, "control: the answer reached the client"
