@@ -33,9 +33,10 @@ class AuditLog:
     the messages they decide on, so a message never waits for its own audit line."""
 
     def __init__(self, path: str | None = None, max_bytes: int = MAX_BYTES, keep: int = KEEP,
-                 deferred: bool = False) -> None:
+                 deferred: bool = False, server: str | None = None) -> None:
         self.path = os.path.expanduser(path) if path else default_path()
         self.deferred = deferred
+        self._server = {"server": server} if server else {}  # which server every line is about
         self._max_bytes = max_bytes
         self._keep = keep
         self._fd: int | None = None
@@ -44,7 +45,7 @@ class AuditLog:
 
     def write(self, **record: Any) -> None:
         """One decision, timed now; written at once unless `deferred`."""
-        self._held.append((time.time(), record))
+        self._held.append((time.time(), {**self._server, **record}))
         if not self.deferred:
             self.flush()
 

@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Check bwrap, user namespaces, AppArmor, seccomp, Landlock and cgroups, "
                                     "and say which mechanism holds each limit on this host.")
     commands.add_parser("profiles", help="list the profiles mcpbox can find")
+    commands.add_parser("schema", help="print the JSON Schema of a profile (for Taplo / Even Better TOML)",
+                        description="Print the JSON Schema of a profile, generated from the validator mcpbox uses. "
+                                    "The shipped profiles name a copy of it on their first line: "
+                                    "'#:schema ./profile.schema.json'.")
+    _add_log_command(commands)
     _add_client_commands(commands)
     _add_store_commands(commands)
 
@@ -157,6 +162,34 @@ def _add_client_commands(commands: argparse._SubParsersAction) -> None:  # type:
     commands.add_parser("clients", help="list the clients' configs on this machine and how many entries are wrapped")
 
 
+LOG_EPILOG = """\
+columns: time (local), server, direction (the side whose message the line decides on), method (or the event:
+pin, egress, verify, provenance), item (tool, resource or prompt; host:port; package), decision, rule.
+
+examples:
+  mcpbox log --denied --since 1h
+  mcpbox log --follow
+  mcpbox log --json --since 2026-01-31T09:00 | jq .
+"""
+
+
+def _add_log_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    log = commands.add_parser(
+        "log", help="show the audit log as a table", epilog=LOG_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Show mcpbox's audit log (~/.local/state/mcpbox/audit.jsonl and its rotated files) as a table, "
+                    "oldest first.")
+    log.add_argument("--follow", "-f", action="store_true", help="keep printing new lines as they come (like tail -F)")
+    log.add_argument("--denied", action="store_true", help="only what was refused or failed: deny, drop, hide, error")
+    log.add_argument("--server", metavar="NAME",
+                     help="only the lines naming this server (a glob; also matches a package's name without its scope)")
+    log.add_argument("--since", metavar="WHEN", help="only lines since WHEN: 30s, 10m, 2h, 1d, 1w ago, or an ISO time")
+    log.add_argument("--lines", "-n", type=int, metavar="N",
+                     help="only the last N lines that match (default: all; 10 with --follow)")
+    log.add_argument("--json", action="store_true", help="the matching lines as they are in the log (JSON lines)")
+    log.add_argument("--path", metavar="FILE", help="read this log instead ([audit] path of a profile)")
+
+
 def _add_store_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     def add(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
@@ -179,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `mcpbox profiles | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
     except Exception as error:  # the CLI edge: a person gets one line, a developer can ask for more
         if os.environ.get("MCPBOX_DEBUG"):
             raise
@@ -229,6 +265,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.subcommand == "install":
             return commands.install_specs(args.specs)
         return commands.servers() if args.subcommand == "servers" else commands.update(args.name)
+    if args.subcommand == "log":
+        from mcpbox import logview
+
+        return logview.main(args)
+    if args.subcommand == "schema":
+        from mcpbox import schema
+
+        sys.stdout.write(schema.render())
+        return 0
     if args.subcommand == "profiles":
         from mcpbox import explain
 

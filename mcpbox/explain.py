@@ -26,7 +26,10 @@ def describe(loaded: LoadedProfile) -> list[str]:
                                     else "none (an empty network namespace; only unix sockets)"))
     lines.append("reads:       the server's own runtime (bound automatically)"
                  + "".join(f", {_path(e, cwd)}" for e in p.sandbox.read_only))
-    lines.append("writes:      " + (", ".join(_path(e, cwd) for e in p.sandbox.read_write) or "nothing on the host")
+    written = [_path(e, cwd) for e in p.sandbox.read_write]
+    if p.sandbox.writable_args:
+        written.append("the paths its command line names (a file by its folder)")
+    lines.append("writes:      " + (", ".join(written) or "nothing on the host")
                  + f"; a private /tmp and home of {p.limits.tmp_mb} MB each")
     lines.append("arguments:   host paths the command line names are bound "
                  + ("writable" if p.sandbox.writable_args else "read-only")
@@ -104,14 +107,39 @@ def _catalog(section: Tools | Catalog) -> str:
 
 def list_profiles() -> list[str]:
     lines = []
-    for label, directory in (("yours", paths.user_profiles_dir()), ("shipped", paths.shipped_profiles_dir())):
-        for path in sorted(Path(directory).glob("*.toml")):
-            name = path.stem
-            try:
-                shadowed = find(name) != str(path)
-                summary = load(str(path)).profile.description or "(no description)"
-            except Exception as error:  # a broken profile is listed with its problem, not hidden
-                shadowed, summary = False, f"BROKEN: {error}"
-            note = " (hidden by yours)" if shadowed else ""
-            lines.append(f"{name:<16} {label:<8} {summary}{note}")
+    found = [(label, path) for label, directory in (("yours", paths.user_profiles_dir()),
+                                                     ("shipped", paths.shipped_profiles_dir()))
+             for path in sorted(Path(directory).glob("*.toml"))]
+    width = max((len(path.stem) for _, path in found), default=0) + 1
+    for label, path in found:
+        name = path.stem
+        try:
+            shadowed = find(name) != str(path)
+            profile = load(str(path)).profile
+            summary, granted = profile.description or "(no description)", grants(profile)
+        except Exception as error:  # a broken profile is listed with its problem, not hidden
+            shadowed, summary, granted = False, f"BROKEN: {error}", ""
+        note = " (hidden by yours)" if shadowed else ""
+        lines.append(f"{name:<{width}} {label:<8} {summary}{note}")
+        if granted:
+            lines.append(f"{'':<{width + 9}} grants: {granted}")
     return lines or ["no profiles found"]
+
+
+def grants(p: Profile) -> str:
+    """What a profile grants, on one line (`mcpbox profiles`; `mcpbox check` says it in full)."""
+    sandbox, limits = p.sandbox, p.limits
+    network = ("host network (internet, LAN, loopback)" if sandbox.host_network()
+               else "network " + ", ".join(sandbox.allowlist()) if sandbox.allowlist() else "no network")
+    files = [*(f"reads {e}" for e in sandbox.read_only), *(f"writes {e}" for e in sandbox.read_write)]
+    if sandbox.writable_args:
+        files.append("writes argument paths")
+    env = ", ".join(sandbox.env) or "none"
+    if sandbox.set_env:
+        env += f" (sets {', '.join(sandbox.set_env)})"
+    listed = "*" not in p.tools.allow and len(p.tools.allow) > 4
+    tools = (f"{len(p.tools.allow)} named" if listed else _catalog(p.tools)) \
+        + (" (argument rules)" if p.tools.arguments else "")
+    asks = "; may ask for sampling" if p.client.sampling else ""
+    return (f"{network}; {', '.join(files) or 'no host files'}; env {env}; "
+            f"{limits.memory_mb} MB, {limits.processes} processes, {limits.threads} threads; tools {tools}{asks}")

@@ -49,7 +49,8 @@ def run(profile_name: str, command: list[str]) -> int:
         relay = _firewall(loaded, starting.command)
         watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
         status = Pump(sandbox, relay, watchdog.check, b"[server] ", explain=_explainer(loaded, starting.command),
-                      start_seconds=profile.limits.start_seconds, audit=AuditLog(profile.audit.path, deferred=True),
+                      start_seconds=profile.limits.start_seconds,
+                      audit=AuditLog(profile.audit.path, deferred=True, server=_server_label(loaded)),
                       pins=relay.pins).run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
         os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
@@ -71,6 +72,11 @@ def _argv(loaded: profiles.LoadedProfile, command: list[str]) -> list[str]:
         raise UsageError(f"{loaded.path}: [verify] provenance applies to npx/uvx servers (a package from a "
                          f"registry), not to {argv[0]}; sign it and name 'artifact' and 'bundle' instead")
     return argv
+
+
+def _server_label(loaded: profiles.LoadedProfile) -> str:
+    """Which server an audit line is about, as `mcpbox log --server` names it: its profile's name."""
+    return os.path.basename(loaded.path).removesuffix(".toml")
 
 
 def _explainer(loaded: profiles.LoadedProfile, command: list[str]):

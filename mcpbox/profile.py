@@ -72,8 +72,8 @@ class Limits(NamedTuple):
 class Tools(NamedTuple):
     allow: tuple[str, ...] = ("*",)
     deny: tuple[str, ...] = ()
-    arguments: dict[str, dict[str, str]] = {}  # read-only, like every profile value
-    rate: dict[str, str] = {}
+    arguments: dict[str, dict[str, str]] = {}  # [tools.arguments.TOOL] ARGUMENT = "glob" its paths must match
+    rate: dict[str, str] = {}  # TOOL (a glob) = "N/UNIT" (s, min, h, day): at most N calls per UNIT
 
 
 class Catalog(NamedTuple):
@@ -191,16 +191,23 @@ def _validate(raw: bytes, origin: str) -> Profile:
     table_problem = _array_for_table(Profile, document, ())
     if table_problem:
         raise ProfileError(f"profile {origin}: {table_problem}")
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import ValidationError
 
     try:
-        # JSON mode: strict types, yet tables may fill NamedTuples and arrays tuples.
-        profile = TypeAdapter(Profile, config={"strict": True}).validate_json(json.dumps(document, default=str))
+        profile = adapter().validate_json(json.dumps(document, default=str))
     except ValidationError as error:
         raise ProfileError(f"profile {origin}: {_first_problem(error)}") from None
     for problem in _semantic_problems(profile):
         raise ProfileError(f"profile {origin}: {problem}")
     return profile
+
+
+def adapter() -> Any:
+    """pydantic's validator of a profile, in JSON mode: strict types, yet tables may fill NamedTuples and arrays
+    tuples. `mcpbox schema` is generated from it (mcpbox.schema)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Profile, config={"strict": True})
 
 
 UNION_MEMBERS = {"bool": "true or false", "tuple[str, ...]": "a list of strings"}

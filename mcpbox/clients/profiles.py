@@ -39,6 +39,9 @@ def fitting(stdio: Stdio, profiles: dict[str, Profile]) -> str:
     for arg in stdio.args:  # the package or module a runner starts is its first word that is no option
         if not arg.startswith("-"):
             words.add(_server_name(arg))
+            if arg.startswith("@") and "/" in arg:  # `@playwright/mcp@latest` is also `playwright-mcp`
+                scope, _, package = arg[1:].partition("/")
+                words.add(f"{scope}-{_server_name(package)}".lower())
             break
     for name, profile in profiles.items():
         if profile.server.command:
@@ -88,7 +91,8 @@ def make(label: str, entry: str, stdio: Stdio, command: str, profiles: dict[str,
     writable = any(example in base.sandbox.read_write for example in examples)
     for key in ("read_only", "read_write"):
         sandbox[key] = [bound for bound in sandbox.get(key, []) if bound not in examples]
-    sandbox["read_write" if writable else "read_only"] += found
+    if not base.sandbox.writable_args:  # else the run binds them writable itself (a file by its folder)
+        sandbox["read_write" if writable else "read_only"] += found
     if examples:
         notes += _adapt_argument_rules(document, examples, found)
     runner = os.path.basename(command)
@@ -144,18 +148,10 @@ def render(document: dict[str, Any], header: str) -> str:
 
 
 def grants(document: dict[str, Any]) -> str:
-    """What the profile grants, in a few words, for the table `wrap` prints."""
-    sandbox = document.get("sandbox", {})
-    parts = ["network" if sandbox.get("network") else "no network"]
-    if sandbox.get("read_only"):
-        parts.append("reads " + ", ".join(sandbox["read_only"]))
-    if sandbox.get("read_write"):
-        parts.append("writes " + ", ".join(sandbox["read_write"]))
-    parts.append("env " + (", ".join(sandbox.get("env", [])) or "none"))
-    allow = document.get("tools", {}).get("allow", ["*"])
-    if "*" not in allow:
-        parts.append("tools " + ", ".join(allow))
-    client = document.get("client", {})
-    if client.get("sampling"):
-        parts.append("sampling allowed")
-    return "; ".join(parts)
+    """What the profile grants, in a few words, for the table `wrap` prints: as `mcpbox profiles` says it."""
+    import tomli_w
+
+    from mcpbox import explain
+    from mcpbox import profile as profiles
+
+    return explain.grants(profiles.parse(tomli_w.dumps(document).encode(), "the profile made for the entry"))

@@ -112,7 +112,8 @@ class Proxy:
             if record:
                 from mcpbox.audit import write_one
 
-                write_one(self.audit_path, event="egress", **record, seconds=round(time.monotonic() - began, 3))
+                write_one(self.audit_path, event="egress", server=os.path.basename(self.profile).removesuffix(".toml"),
+                          **record, seconds=round(time.monotonic() - began, 3))
 
     def _handle(self, client: socket.socket) -> dict[str, object]:
         first = client.recv(1, socket.MSG_PEEK)

@@ -239,14 +239,14 @@ CASES = [
          {"claude-filesystem": "filesystem", "claude-time": "time"}),
     Case("zed", "settings.json", ZED,
          ("context_servers/git", "context_servers/sqlite", "context_servers/everything", "context_servers/off"),
-         {"zed-git": "default", "zed-sqlite": "default", "zed-everything": "everything", "zed-off": "everything"}),
+         {"zed-git": "git", "zed-sqlite": "sqlite", "zed-everything": "everything", "zed-off": "everything"}),
     Case("claude-code", ".claude.json", CLAUDE_CODE,
          ("mcpServers/time", "projects/{PROJ}/mcpServers/fs", "projects/{NOTES}/mcpServers/fs"),
          {"claude-code-time": "time", "claude-code-proj-fs": "filesystem", "claude-code-notes-fs": "filesystem"}),
     Case("claude-code", ".mcp.json", CLAUDE_CODE_PROJECT, ("mcpServers/db",), {"claude-code-db": "default"}),
     Case("cursor", "mcp.json", CURSOR, ("mcpServers/everything",), {"cursor-everything": "everything"}),
     Case("vscode", "mcp.json", VSCODE, ("servers/Perplexity", "servers/fetch"),
-         {"vscode-perplexity": "default", "vscode-fetch": "default"}),
+         {"vscode-perplexity": "default", "vscode-fetch": "fetch"}),
     Case("windsurf", "mcp_config.json", WINDSURF, ("mcpServers/github", "mcpServers/time"),
          {"windsurf-github": "default", "windsurf-time": "time"}),
     Case("codex", "config.toml", CODEX, ("mcp_servers/time", "mcp_servers/docs"),
@@ -407,10 +407,12 @@ def test_profiles_bind_the_entries_paths_and_pass_env_names(world: dict[str, str
     assert "~/projects" not in json.dumps(filesystem), "the shipped example folder is gone"
     assert filesystem["tools"]["arguments"] == {}, "one glob cannot name two folders"
     git = tomllib.loads((profiles_dir / "zed-git.toml").read_text())
-    assert git["sandbox"]["read_only"] == [world["REPO"]] and git["sandbox"]["read_write"] == []
+    # git's and sqlite's shipped profiles bind what the command line names writable at each run (a file by its
+    # folder): the entry's paths are not copied in as read-only binds, which would win over that.
+    assert git["sandbox"]["writable_args"] is True and world["REPO"] not in json.dumps(git["sandbox"])
     sqlite = tomllib.loads((profiles_dir / "zed-sqlite.toml").read_text())
-    assert sqlite["sandbox"]["read_only"] == [world["DB"]]
-    assert sqlite["sandbox"]["env"] == ["LANG", "LC_ALL", "TZ", "LOG_LEVEL"]
+    assert sqlite["sandbox"]["writable_args"] is True and world["DB"] not in json.dumps(sqlite["sandbox"])
+    assert sqlite["sandbox"]["env"] == ["LANG", "LOG_LEVEL"]  # the shipped sqlite profile's, and the entry's
     assert "info" not in (profiles_dir / "zed-sqlite.toml").read_text(), "env values never go into a profile"
     from mcpbox import profile
 
@@ -601,3 +603,16 @@ def test_run_imports_none_of_this() -> None:
             "import mcpbox.launch; "
             "print(sorted(m for m in sys.modules if m.startswith('mcpbox.clients') or m == 'tomlkit'))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+@pytest.mark.parametrize(("command", "args", "fits"), [
+    ("npx", ("-y", "@playwright/mcp@latest"), "playwright"),
+    ("npx", ("-y", "@modelcontextprotocol/server-memory"), "memory"),
+    ("uvx", ("mcp-server-git", "--repository", "/srv/repo"), "git"),
+    ("npx", ("-y", "@acme/unknown-server"), "default"),
+])
+def test_an_entry_fits_the_shipped_profile_of_its_package(command: str, args: tuple[str, ...], fits: str) -> None:
+    from mcpbox.clients import profiles as entry_profiles
+    from mcpbox.clients.formats import Stdio
+
+    assert entry_profiles.fitting(Stdio(command, args, {}, ()), entry_profiles.shipped()) == fits
