@@ -47,14 +47,7 @@ def read(kind: str, key: bytes) -> bytes | None:
 
 def write(kind: str, key: bytes, value: bytes) -> None:
     """Store atomically; a cache that cannot be written only costs speed."""
-    path = _entry(kind, key)
-    directory = os.path.dirname(path)
-    temporary = f"{path}.{os.getpid()}.tmp"
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key + SEPARATOR + value)
-        os.replace(temporary, path)
+        paths.write_private(_entry(kind, key), key + SEPARATOR + value)
     except OSError:
         pass

@@ -42,3 +42,22 @@ def user_profiles_dir() -> str:
 
 def shipped_profiles_dir() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
+
+
+def write_private(path: str, data: bytes) -> None:
+    """Replace `path` atomically with `data`, readable by the user only (mcpbox's cache, pins, trust root). The
+    temporary file is made new (O_EXCL) and never through a symlink (O_NOFOLLOW): a link planted at its name
+    cannot redirect the write. Its folders are made private when missing. OSError reaches the caller."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

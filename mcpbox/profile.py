@@ -235,10 +235,22 @@ def _first_problem(error: Any) -> str:
     return f"{location}: {message}{more}"
 
 
+RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0,
+              "day": 86400.0}
+
+
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """'60/min' -> (60, 60.0): at most that many calls per that many seconds."""
+    count, _, unit = text.partition("/")
+    if not count.strip().isdigit() or unit.strip() not in RATE_UNITS:
+        raise ValueError(f"{text!r} is not a rate like '60/min' (units: {', '.join(sorted(RATE_UNITS))})")
+    return int(count), RATE_UNITS[unit.strip()]
+
+
 def _semantic_problems(profile: Profile) -> list[str]:
     import re
-
-    from mcpbox.relay.policy import parse_rate
 
     problems: list[str] = []
     for key in ("read_only", "read_write"):

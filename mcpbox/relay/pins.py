@@ -60,10 +60,7 @@ class PinStore:
             return
         self._dirty = False
         try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            temporary = f"{self.path}.{os.getpid()}.tmp"
-            with open(temporary, "w") as handle:
-                json.dump({"server": self._description, "pins": self._pins}, handle, indent=1, sort_keys=True)
-            os.replace(temporary, self.path)
+            paths.write_private(self.path, json.dumps({"server": self._description, "pins": self._pins}, indent=1,
+                                                      sort_keys=True).encode())
         except OSError:
             pass

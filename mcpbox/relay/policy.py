@@ -16,9 +16,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
-RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0,
-              "day": 86400.0}
-
+from mcpbox.profile import parse_rate
 
 class NameRule:
     """allow/deny globs over names (tools, prompts) or URIs (resources); deny wins."""
@@ -120,14 +118,6 @@ def argument_problem(tool: str, arguments: Any, rules: dict[str, str], home: str
             if not matcher.fullmatch(normalize_path(value, home)):
                 return f"mcpbox: argument {name}={value!r} of {tool} is outside {pattern}"
     return None
-
-
-def parse_rate(text: str) -> tuple[int, float]:
-    """'60/min' -> (60, 60.0): at most that many calls per that many seconds."""
-    count, _, unit = text.partition("/")
-    if not count.strip().isdigit() or unit.strip() not in RATE_UNITS:
-        raise ValueError(f"{text!r} is not a rate like '60/min' (units: {', '.join(sorted(RATE_UNITS))})")
-    return int(count), RATE_UNITS[unit.strip()]
 
 
 class RateLimiter:

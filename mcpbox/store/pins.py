@@ -47,12 +47,7 @@ def get(profile: str, spec: Spec) -> Pin | None:
 def put(profile: str, spec: Spec, entry: Installed, provenance: dict[str, str] | None = None) -> Pin:
     pin = Pin(os.path.abspath(profile), spec.ecosystem, spec.package, spec.version, spec.bin, entry.package,
               entry.version, entry.integrity, entry.lock, provenance)
-    os.makedirs(directory(), mode=0o700, exist_ok=True)
-    path = _path(profile, spec)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as handle:
-        json.dump(pin._asdict(), handle)
-    os.replace(temporary, path)
+    paths.write_private(_path(profile, spec), json.dumps(pin._asdict()).encode())
     return pin
 
 

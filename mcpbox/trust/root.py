@@ -97,13 +97,7 @@ def update() -> str:
     previous = _read_private(target)[0] if os.path.lexists(target) else None
     if previous == data:
         return f"the trust root is up to date: {target}"
-    directory = os.path.dirname(target)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    temporary = f"{target}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, target)
+    paths.write_private(target, data)
     import hashlib
 
     return f"trust root updated from {TUF_URL}: {target} (sha256 {hashlib.sha256(data).hexdigest()})"

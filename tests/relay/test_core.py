@@ -455,13 +455,13 @@ def test_rate_limiter_counts_per_tool_and_the_most_specific_rule_wins():
 
 
 def test_parse_rate():
-    assert policy.parse_rate("60/min") == (60, 60.0)
-    assert policy.parse_rate("5/s") == (5, 1.0)
-    assert policy.parse_rate(" 10 / hour ") == (10, 3600.0)
-    assert policy.parse_rate("1/day") == (1, 86400.0)
+    assert profiles.parse_rate("60/min") == (60, 60.0)
+    assert profiles.parse_rate("5/s") == (5, 1.0)
+    assert profiles.parse_rate(" 10 / hour ") == (10, 3600.0)
+    assert profiles.parse_rate("1/day") == (1, 86400.0)
     for text in ("60", "x/min", "60/fortnight", "-1/min", "", "1.5/min", "/min"):
         with pytest.raises(ValueError, match="not a rate"):
-            policy.parse_rate(text)
+            profiles.parse_rate(text)
 
 
 # -- filters -------------------------------------------------------------------------------------
