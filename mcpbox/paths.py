@@ -48,7 +48,16 @@ def write_private(path: str, data: bytes) -> None:
     """Replace `path` atomically with `data`, readable by the user only (mcpbox's cache, pins, trust root). The
     temporary file is made new (O_EXCL) and never through a symlink (O_NOFOLLOW): a link planted at its name
     cannot redirect the write. Its folders are made private when missing. OSError reaches the caller."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    missing = []
+    folder = os.path.dirname(path)
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for folder in reversed(missing):  # each level private (makedirs gives its mode to the last only)
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
     temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
