@@ -92,12 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     trust.add_argument("action", choices=["update"])
 
     pins = commands.add_parser(
-        "pins", help="forget a server's pinned tool definitions (accept a change it made)",
+        "pins", help="see and accept the changes servers made to their pinned tool definitions",
         description="mcpbox pins the first definition it sees of every tool, prompt and resource template, and "
-                    "the server's instructions, per profile and command. A later change hides that item. "
-                    "'pins reset' forgets the pins of one server so that the next run pins what it says then.")
+                    "the server's instructions, per profile and command. A later change hides that item until "
+                    "you accept it. 'pins list' shows every server's pins and its changed items, 'pins diff "
+                    "SERVER' what changed, 'pins accept SERVER [ITEM]' pins the change; 'pins reset' forgets "
+                    "all pins of one server so that the next run pins what it says then.")
     pins.add_argument("--profile", "-p", default="default", metavar="PROFILE")
     actions = pins.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="every server's pins, and the items it changed")
+    diff = actions.add_parser("diff", help="what a server changed: old and new definitions, text as a diff")
+    diff.add_argument("server", metavar="SERVER", help="as 'pins list' names it (PROFILE@KEY), or its profile")
+    accept = actions.add_parser("accept", help="pin a server's changed definitions (all, or one ITEM)")
+    accept.add_argument("server", metavar="SERVER", help="as 'pins list' names it (PROFILE@KEY)")
+    accept.add_argument("item", nargs="?", metavar="ITEM", help="KIND:NAME or NAME (default: every change)")
     reset = actions.add_parser("reset", help="forget the pins of one server (its profile and command)")
     # On `reset` too: `pins reset --profile P -- CMD` is the form mcpbox prints, and a REMAINDER right
     # after a positional would swallow the options.
@@ -239,6 +247,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return host.doctor()
     if args.subcommand == "pins":
+        if args.action != "reset":
+            from mcpbox import pinview
+
+            return pinview.main(args.action, getattr(args, "server", None), getattr(args, "item", None))
         from mcpbox import launch
 
         return launch.reset_pins(args.profile, _command(args))

@@ -91,8 +91,6 @@ def _explainer(loaded: profiles.LoadedProfile, command: list[str]):
 
 
 def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
-    import shlex
-
     from mcpbox.relay import filters
     from mcpbox.relay.firewall import Firewall
 
@@ -103,9 +101,9 @@ def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
                     if value and (filters.says_secret(name) or name in profile.redact.env)})
     cwd = os.getcwd()
     granted = [profiles.expand_path(e, cwd) for e in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
-    return Firewall(profile, pins=pins_for(loaded.path, command),
-                    secrets=secrets, home=os.path.expanduser("~"), granted_paths=granted,
-                    reset_hint=shlex.join(["mcpbox", "pins", "reset", "--profile", loaded.path, "--", *command]))
+    pins = pins_for(loaded.path, command)
+    return Firewall(profile, pins=pins, secrets=secrets, home=os.path.expanduser("~"), granted_paths=granted,
+                    server_name=pins.name)
 
 
 def pins_for(profile_path: str, command: list[str]):

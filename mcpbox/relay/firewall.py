@@ -56,13 +56,13 @@ class Pending(NamedTuple):
 class Firewall:
     def __init__(self, profile: Profile, *, pins: PinStore, secrets: dict[str, str],
                  home: str, granted_paths: list[str], clock: Callable[[], float] = time.monotonic,
-                 reset_hint: str = "mcpbox pins reset") -> None:
+                 server_name: str = "SERVER") -> None:
         self.profile = profile
+        self.server_name = server_name  # as `mcpbox pins diff|accept` name the server
         self.pins = pins  # read and updated in memory here; the pump saves it (Output.pins_changed)
         self.home = home
         self.granted = [path.rstrip("/") or "/" for path in granted_paths]
         self.clock = clock
-        self.reset_hint = reset_hint
         limit = profile.limits.message_mb * 1024 * 1024
         self.client_frames = LineFramer(limit)
         self.server_frames = LineFramer(limit)
@@ -82,6 +82,7 @@ class Firewall:
         self.gone: str | None = None  # once the server is gone (or given up on): what later requests are told
         self._notes: list[bytes] = []  # lines for the user's stderr, collected while handling a frame
         self._decisions: list[Decision] = []  # what was decided meanwhile, for the audit
+        self._told: list[bytes] = []  # log messages for the client, about items hidden for a change
 
     # -- the Relay interface ---------------------------------------------------
 
@@ -528,7 +529,8 @@ class Firewall:
         return self.rules[kind].allows(name) and (kind in URI_KINDS or filters.clean_definition_text(name) == name)
 
     def _pin_changed(self, kind: str, name: str, item: dict[str, Any], fields: tuple[str, ...]) -> bool:
-        verdict = self.pins.check(kind, name, filters.fingerprints(item, fields))
+        verdict = self.pins.check(kind, name, filters.fingerprints(item, fields),
+                                  {field: item[field] for field in fields if field in item})
         if verdict in (NEW, SAME):
             return False  # hidden anyway at the end of the list if an earlier one changed it
         if (kind, name) not in self.changed:
@@ -537,22 +539,25 @@ class Firewall:
             self._decisions.append(Decision(direction="server", decision="hide", name=self._for_log(name),
                                             rule="changed since first seen", event="pin", kind=kind,
                                             fields=tuple(verdict)))
-            self._note(f"mcpbox: the server's {kind} {name!r} changed since it was first seen ({what}); "
-                       f"it is hidden and its calls refused. If you trust the change: {self.reset_hint}")
+            self._tell(f"mcpbox: the server's {kind} {name!r} changed since it was first seen ({what}); "
+                       f"it is hidden and its calls refused. See the change: {self.pins_hint('diff')}; "
+                       f"if you trust it: {self.pins_hint('accept')}")
         return True
 
     def _checked_server_info(self, result: dict[str, Any]) -> dict[str, Any]:
         instructions = result.get("instructions")
         if not isinstance(instructions, str):
             return result
-        verdict = self.pins.check("instructions", "server", filters.fingerprints(result, ("instructions",)))
+        verdict = self.pins.check("instructions", "server", filters.fingerprints(result, ("instructions",)),
+                                  {"instructions": instructions})
         if verdict not in (NEW, SAME):
             if ("instructions", "server") not in self.changed:
                 self.changed.add(("instructions", "server"))
                 self._decisions.append(Decision(direction="server", decision="hide", rule="changed since first seen",
                                                 event="pin", kind="instructions"))
-                self._note("mcpbox: the server's instructions changed since they were first seen; they are "
-                           f"withheld. If you trust the change: {self.reset_hint}")
+                self._tell("mcpbox: the server's instructions changed since they were first seen; they are "
+                           f"withheld. See the change: {self.pins_hint('diff')}; if you trust it: "
+                           f"{self.pins_hint('accept')}")
             return {k: v for k, v in result.items() if k != "instructions"}
         return {**result, "instructions": filters.clean_definition_text(instructions)}
 
@@ -649,6 +654,15 @@ class Firewall:
     def _note(self, text: str) -> None:
         self._notes.append(text.encode() + b"\n")
 
+    def _tell(self, text: str) -> None:
+        """Said on stderr and to the client too, as a log message it shows (notifications/message)."""
+        self._note(text)
+        self._told.append(json.dumps({"jsonrpc": "2.0", "method": "notifications/message", "params": {
+            "level": "warning", "logger": "mcpbox", "data": self.redact(text)}}, ensure_ascii=False).encode() + b"\n")
+
+    def pins_hint(self, action: str) -> str:
+        return f"mcpbox pins {action} {self.server_name}"
+
     def _with_notes(self, output: Output) -> Output:
         """The output with what was said, decided and pinned while it was made."""
         if self._notes:
@@ -657,5 +671,8 @@ class Firewall:
         if self._decisions:
             output.decisions.extend(self._decisions)
             self._decisions.clear()
+        if self._told:  # before the answer that leaves the item out: the client learns why first
+            output.to_client[:0] = self._told
+            self._told.clear()
         output.pins_changed = self.pins.dirty
         return output

@@ -117,21 +117,28 @@ class Starting:
             info = _read_info(self.info_fd)  # first: its json import fits in the cgroup move's wait
             self.joining.join()
             if info is None:
-                process.wait()
-                message = process.stderr.read(4096).decode(errors="replace").strip() if process.stderr else ""
-                raise SandboxError(f"the sandbox could not start: {message or 'bwrap exited'}; "
-                                   "run 'mcpbox doctor'")
+                raise self._failed()
             init_pid = self.init_pid = int(info["child-pid"])
-            self.cgroups.join(init_pid)  # in case bwrap forked it before its own move landed
-            if not self.user.fresh:
-                rlimit.apply_to(init_pid, self.limits)
-            os.write(self.block_fd, b"go")
+            try:
+                self.cgroups.join(init_pid)  # in case bwrap forked it before its own move landed
+                if not self.user.fresh:
+                    rlimit.apply_to(init_pid, self.limits)
+                os.write(self.block_fd, b"go")
+            except (ProcessLookupError, BrokenPipeError):  # bwrap gave up after forking (a bind it could not make)
+                raise self._failed() from None
         except BaseException:
             self._drop()
             raise
         finally:
             self._let_go()
         return Sandbox(process, init_pid, self.cgroups)
+
+    def _failed(self) -> SandboxError:
+        """bwrap ended before the server ran: its own message says why."""
+        self.process.wait()
+        stderr = self.process.stderr
+        message = stderr.read(4096).decode(errors="replace").strip() if stderr else ""
+        return SandboxError(f"the sandbox could not start: {message or 'bwrap exited'}; run 'mcpbox doctor'")
 
     def abandon(self) -> None:
         """Stop bwrap before the server ever ran, and remove what was made for it. The block fd is closed only
