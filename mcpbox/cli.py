@@ -62,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                      help="the server to run; overrides the profile's [server] command")
 
+    learn = commands.add_parser(
+        "learn", help="run a session like 'run' and write a least-privilege profile from what it used",
+        description="Run COMMAND exactly as 'run' does, in the base profile's sandbox and firewall (nothing is "
+                    "granted that the base does not grant), then write to OUT a profile narrowed to what the "
+                    "session used: the tools called, an argument glob per path argument, the resources read, "
+                    "the prompts fetched, the client capabilities asked for, the limits' peaks with headroom; "
+                    "a comment above each entry says what was observed. Put 'mcpbox learn --out FILE -- "
+                    "COMMAND' in your client's config for one session, then review FILE and use it with run.")
+    learn.add_argument("--profile", "-p", default="default", metavar="BASE", help="the profile to learn within")
+    learn.add_argument("--out", "-o", required=True, metavar="FILE", help="where to write the profile (must not exist)")
+    learn.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+
     check = commands.add_parser("check", help="validate a profile and say what it grants",
                                 description="Validate PROFILE and print, in plain words, what it grants.")
     check.add_argument("profile", metavar="PROFILE", help="a profile file or name")
@@ -236,6 +248,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mcpbox import launch
 
         return launch.run(args.profile, _command(args))
+    if args.subcommand == "learn":
+        from mcpbox import launch, learn
+        from mcpbox import profile as profiles
+
+        learner = learn.Learner(profiles.load(args.profile), os.path.abspath(os.path.expanduser(args.out)))
+        status = launch.run(args.profile, _command(args), learner)
+        print(f"mcpbox: learned profile written to {learner.write()}; check it with 'mcpbox check "
+              f"{learner.out}'", file=sys.stderr)
+        return status
     if args.subcommand == "check":
         from mcpbox import explain, profile
 

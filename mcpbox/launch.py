@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from mcpbox import paths
 from mcpbox import profile as profiles
@@ -23,7 +24,9 @@ PR_SET_CHILD_SUBREAPER = 36
 XDG_ROOTS = frozenset({".local", ".config"})  # where state folders belong, though each holds secrets elsewhere
 
 
-def run(profile_name: str, command: list[str]) -> int:
+def run(profile_name: str, command: list[str], learner: Any = None) -> int:
+    """`learner` (mcpbox learn): told the session's decisions, the firewall and the watchdog, to write a profile
+    from them after the session."""
     loaded = profiles.load(profile_name)
     profile = loaded.profile
     argv = _argv(loaded, command)
@@ -41,17 +44,18 @@ def run(profile_name: str, command: list[str]) -> int:
         _become_subreaper()
         sandbox = starting.release()
         # while the server boots: what only the relay needs
+        from mcpbox.audit import AuditLog
         from mcpbox.relay.pump import Pump
         from mcpbox.sandbox.watchdog import Watchdog
 
-        from mcpbox.audit import AuditLog
-
         relay = _firewall(loaded, starting.command)
         watchdog = Watchdog(sandbox.process.pid, profile.limits, sandbox.cgroups)
+        if learner is not None:
+            learner.watch(relay, watchdog, starting.command)
         status = Pump(sandbox, relay, watchdog.check, b"[server] ", explain=_explainer(loaded, starting.command),
                       start_seconds=profile.limits.start_seconds,
                       audit=AuditLog(profile.audit.path, deferred=True, server=_server_label(loaded)),
-                      pins=relay.pins).run()
+                      pins=relay.pins, observe=learner.seen if learner is not None else None).run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
         os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
                     "and the kernel stopped it\n".encode())

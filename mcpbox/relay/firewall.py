@@ -76,6 +76,7 @@ class Firewall:
         # server-to-client request method -> the client capability it needs, for those the profile refuses
         self.refused_asks = {method: asks for method, asks in CLIENT_ASKS.items() if not getattr(profile.client, asks)}
         self.changed: set[tuple[str, str]] = set()  # (kind, name) hidden because its definition changed
+        self.listed: dict[str, set[str]] = {}  # kind -> the names the client was shown (what `learn` reports)
         self.from_client_pending: dict[str, Pending] = {}  # client requests the server has not answered
         self.from_server_pending: dict[str, Pending] = {}  # server requests the client has not answered
         self.answered = False  # the server has answered a request of the client's: it is past its start
@@ -521,6 +522,7 @@ class Firewall:
             # Its name or URI stays exact: the client calls the item by it.
             kept.append({**filters.walk(item, filters.clean_definition_text, keys=True), naming: name})
         kept = [item for item in kept if (kind, item[naming]) not in self.changed]  # a later duplicate changed it
+        self.listed.setdefault(kind, set()).update(item[naming] for item in kept)
         return {**result, key: kept}
 
     def _listed(self, kind: str, name: str) -> bool:

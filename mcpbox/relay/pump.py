@@ -103,8 +103,9 @@ class Pump:
                  stderr_prefix: bytes, client_in: int = 0, client_out: int = 1,
                  explain: Callable[[list[str], int | None, float | None], Any] | None = None,
                  start_seconds: float = START_SECONDS, audit: "AuditLog | None" = None,
-                 pins: "PinStore | None" = None) -> None:
+                 pins: "PinStore | None" = None, observe: Callable[[Decision], None] | None = None) -> None:
         self.sandbox = sandbox
+        self.observe = observe  # `mcpbox learn`: every decision, as it is logged
         self.audit = audit  # the relay's decisions are written here after what they decided on was sent
         self.pins = pins  # saved when an output says they changed, after it was sent
         self.decided: list[Decision] = []
@@ -318,6 +319,9 @@ class Pump:
             for decision in self.decided:
                 self.audit.write(**self.relay.audit_fields(decision))
             self.audit.flush()
+        if self.observe is not None:
+            for decision in self.decided:
+                self.observe(decision)
         self.decided.clear()
         if self.pins_changed and self.pins is not None:
             self.pins.save()

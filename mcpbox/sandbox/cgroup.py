@@ -59,6 +59,16 @@ class Cgroups:
                 pass
         return 0
 
+    def memory_usage(self) -> int | None:
+        """The group's memory charge now (v1 memory.usage_in_bytes, v2 memory.current); None without one."""
+        for directory in self.directories:
+            for name in ("memory.usage_in_bytes", "memory.current"):
+                try:
+                    return int(_read(os.path.join(directory, name)))
+                except (OSError, ValueError):
+                    continue
+        return None
+
     def refused_tasks(self) -> int:
         """How often the pids limit refused a fork or a new thread (`max` of pids.events, v1 and v2)."""
         for directory in self.directories:

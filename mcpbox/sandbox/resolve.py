@@ -86,7 +86,7 @@ def resolve(argv: list[str], home: str, search_path: str | None,
         if script is not None:
             _add_tree(os.path.abspath(script), needs, home)
             _add_source(os.path.abspath(script), needs, home)
-    arguments, notes = _argument_paths([a for a in argv[1:] if a != script], home, writable_args)
+    arguments, notes = argument_paths([a for a in argv[1:] if a != script], home, writable_args)
     return Command([executable, *argv[1:]], needs, arguments, notes)
 
 
@@ -118,7 +118,7 @@ def _add_source(script: str, needs: Needs, home: str) -> None:
             needs.bind(path)
 
 
-def _argument_paths(arguments: list[str], home: str, writable: bool) -> tuple[list[str], list[tuple[str, str]]]:
+def argument_paths(arguments: list[str], home: str, writable: bool) -> tuple[list[str], list[tuple[str, str]]]:
     """Host paths the arguments name (PATH, ~/PATH, ./PATH, --option=PATH) that exist: the folders given to a
     filesystem server, a repository, a database. Never a place for secrets, the home or a system root."""
     cwd = os.getcwd()

@@ -25,6 +25,8 @@ class Watchdog:
         self._cgroups = cgroups
         self._root = None
         self._refused_said = False
+        self.peak_memory = 0  # bytes: the cgroup's charge or the tree's PSS, the most seen at a check
+        self.peak_processes = 0
 
     def check(self) -> str | None:
         import psutil
@@ -45,6 +47,9 @@ class Watchdog:
                 cpu += times.user + times.system + times.children_user + times.children_system
             except psutil.Error:
                 continue
+        charged = self._cgroups.memory_usage() if self._cgroups.memory else None
+        self.peak_memory = max(self.peak_memory, int(memory if charged is None else charged))
+        self.peak_processes = max(self.peak_processes, len(tree) - BWRAP_PROCESSES)
         limits = self._limits
         if memory > limits.memory_mb * MIB:
             return f"the server used {memory / MIB:.0f} MB of memory (PSS), over its limit of {limits.memory_mb} MB"
