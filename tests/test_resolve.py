@@ -137,3 +137,17 @@ def test_argument_paths_are_bound_with_the_guards_and_the_rest_said(tmp_path: Pa
     writable = resolve.resolve(argv, str(home), os.environ["PATH"], writable_args=True)
     assert writable.arguments == [str(home / "projects" / "repo")], "a file's folder: here the home, refused"
     assert sum("is not bound: it is a system root, the home folder" in line for _, line in writable.notes) == 3
+
+
+def test_a_venv_made_from_the_system_python_is_bound(tmp_path: Path) -> None:
+    """Its bin/python links into /usr: the venv (its site-packages) must be bound all the same."""
+    system = Path("/usr/bin/python3")
+    if not system.exists():
+        pytest.skip("no /usr/bin/python3")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(f"home = {system.parent}\n")
+    (venv / "bin" / "python").symlink_to(system)
+    command = resolve.resolve([str(venv / "bin" / "python"), "-m", "server"], "/nonexistent-home", "/usr/bin:/bin")
+    assert str(venv) in command.needs.binds
+    assert resolve.resolve(["/bin/sh", "-c", "true"], "/nonexistent-home", "/usr/bin:/bin").needs.binds == []

@@ -196,8 +196,11 @@ def _running_copy(path: str, verified: Mapping[str, str]) -> str:
 
 
 def _add_tree(path: str, needs: Needs, home: str) -> None:
-    """Bind the smallest tree that makes `path` work: a node_modules root, a venv, a bin/ prefix."""
-    if _is_system(path) or _is_system(os.path.realpath(path)):
+    """Bind the smallest tree that makes `path` work: a node_modules root, a venv, a bin/ prefix.
+
+    What lies in /usr is there already, also through a merged /bin; but a venv's `bin/python` is a link into
+    /usr and still needs its venv (judged by the folder the path is in, not by where its link leads)."""
+    if _is_system(path) or _is_system(os.path.realpath(os.path.dirname(path))):
         return
     marker = "/node_modules/"
     if marker in path + "/":
