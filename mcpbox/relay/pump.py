@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mcpbox.errors import RelayError
 from mcpbox.relay.interface import Decision, Output, Relay
+from mcpbox.relay.lifecycle import Action, Event, Stage, step
 from mcpbox.relay.stderr import StderrLines
 from mcpbox.sandbox.spawn import Sandbox
 
@@ -30,9 +31,7 @@ if TYPE_CHECKING:
     from mcpbox.audit import AuditLog
     from mcpbox.relay.pins import PinStore
 
-GRACE_SECONDS = 2.0  # after closing the server's stdin, and again after SIGTERM
 WATCHDOG_SECONDS = 0.5
-DRAIN_SECONDS = 5.0  # how long to keep flushing to a client that stopped reading, at the end
 HIGH_WATER = 4 * 1024 * 1024
 READ_SIZE = 64 * 1024  # a pipe holds 64 KiB; more only costs an mmap/munmap per read
 SPIN_SECONDS = 100e-6
@@ -132,7 +131,7 @@ class Pump:
         self.selector = selectors.DefaultSelector()
         self.status: int | None = None
         self.stop: Stop | None = None
-        self.stage = "running"
+        self.stage = Stage.RUNNING
         self.deadline: float | None = None
         self.open_sources = {self.client_in, self.server_out, self.server_err}
         self.paused: set[int] = set()
@@ -201,11 +200,11 @@ class Pump:
                     reason = self.check_limits()
                     if reason:
                         self._kill(Stop(reason, 128 + signal.SIGKILL))
-                if self.start_deadline is not None and now >= self.start_deadline and self.stage == "running":
+                if self.start_deadline is not None and now >= self.start_deadline and self.stage is Stage.RUNNING:
                     self._failed_start(self.start_seconds)
-                    self._begin_shutdown()
+                    self._on(Event.STOP)
             if self.deadline is not None and now >= self.deadline:
-                self._advance_shutdown()
+                self._on(Event.DEADLINE)
 
     def _select(self, timeout: float) -> list[tuple[selectors.SelectorKey, int]]:
         """Poll for SPIN_SECONDS before sleeping: a reply that comes back within them (a quick server
@@ -225,8 +224,7 @@ class Pump:
         if self.server_out in self.open_sources or self.server_err in self.open_sources:
             return False
         if self.to_client.pending and not self.to_client.closed:
-            if self.stage != "draining":
-                self.stage, self.deadline = "draining", time.monotonic() + DRAIN_SECONDS
+            self._on(Event.BACKLOG)
             return False
         return True
 
@@ -288,7 +286,7 @@ class Pump:
                 self._deliver(self.relay.from_server(data))
                 if self.tail is not None and self.relay.answered:
                     self._started()
-            elif self.tail is not None and self.stop is None and (self.stage == "running" or self.relay.awaiting()):
+            elif self.tail is not None and self.stop is None and (self.stage is Stage.RUNNING or self.relay.awaiting()):
                 self.gone_by = time.monotonic() + SETTLE_SECONDS  # answered once its status and stderr are in
             else:
                 self._deliver(self.relay.server_gone())
@@ -301,7 +299,7 @@ class Pump:
         if not data:
             self._close_source(fd)
             if fd == self.client_in:
-                self._begin_shutdown()
+                self._on(Event.STOP)
 
     def _deliver(self, output: Output) -> None:
         for chunk in output.to_server:
@@ -358,7 +356,7 @@ class Pump:
         self.gone_by = None
         diagnosis = None
         if self.explain is not None and (stalled_after is not None or self.relay.awaiting()
-                                         or (status != 0 and self.stage == "running")):
+                                         or (status != 0 and self.stage is Stage.RUNNING)):
             try:
                 diagnosis = self.explain(tail, status, stalled_after)
             except Exception as error:  # a diagnosis must never cost the client its answer
@@ -388,7 +386,7 @@ class Pump:
             if number == signal.SIGCHLD:
                 self._reap()
             elif number in STOP_SIGNALS:
-                self._hurry()
+                self._on(Event.HURRY)
 
     def _reap(self) -> None:
         """Reap every child: bwrap, and anything orphaned onto mcpbox as subreaper."""
@@ -403,60 +401,44 @@ class Pump:
                 code = os.waitstatus_to_exitcode(wait_status)
                 self.status = code if code >= 0 else 128 - code
                 self.sandbox.process.returncode = self.status
-                self.deadline = None
+                self._on(Event.EXITED)
                 self.to_server.close()
 
-    def _begin_shutdown(self) -> None:
-        """Client gone (or asked to stop): close the server's stdin and give it time to exit."""
-        if self.stage != "running" or self.status is not None:
+    def _on(self, event: Event) -> None:
+        """The lifecycle table's step for `event`: the new stage, its deadline, and what to do."""
+        taken = step(self.stage, event, self.status is not None)
+        if taken is None:
             return
-        self.stage = "closing"
-        self.to_server.close_when_drained = True
-        self.to_server.flush()
-        self.deadline = time.monotonic() + GRACE_SECONDS
+        self.stage = taken.stage
+        self.deadline = None if taken.deadline is None else time.monotonic() + taken.deadline
+        for action in taken.actions:
+            if action is Action.CLOSE_STDIN:
+                self.to_server.close_when_drained = True
+                self.to_server.flush()
+            elif action is Action.TERMINATE:
+                self.to_server.close()
+                server = _first_child(self.sandbox.init_pid)
+                if server is not None:
+                    _signal_group(server, signal.SIGTERM)
+            elif action is Action.KILL:  # the kernel then kills everything in the sandbox's PID namespace
+                for pid in (self.sandbox.init_pid, self.sandbox.process.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            elif action is Action.CLOSE_CLIENT:
+                self.to_client.close()
 
-    def _hurry(self) -> None:
-        """Each stop signal moves shutdown one stage on at once: stdin closed, SIGTERM, SIGKILL.
-
-        A client that closed stdin and then sends SIGTERM (as MCP clients do to a
-        slow server) thus gets its SIGTERM to the server, not a SIGKILL.
-        """
-        if self.stage == "running":
-            self._begin_shutdown()
-        elif self.status is None:
-            self._advance_shutdown()
-
-    def _advance_shutdown(self) -> None:
-        if self.status is not None or self.stage == "draining":
-            self.to_client.close()
-            self.deadline = None
-            return
-        if self.stage == "closing":
-            self.stage = "terminating"
-            self.to_server.close()
-            server = _first_child(self.sandbox.init_pid)
-            if server is not None:
-                _signal_group(server, signal.SIGTERM)
-            self.deadline = time.monotonic() + GRACE_SECONDS
-        else:
-            self._kill(None)
-
-    def _kill(self, stop: Stop | None) -> None:
-        """SIGKILL the sandbox's init: the kernel then kills everything in its PID namespace."""
-        if stop is not None and self.stop is None:
+    def _kill(self, stop: Stop) -> None:
+        """The watchdog's stop: said once, then the sandbox is killed."""
+        if self.stop is None:
             self.stop = stop
             self._say_raw(f"mcpbox: {stop.reason}; the server was stopped\n".encode())
-        self.stage = "killed"
-        self.deadline = None
-        for pid in (self.sandbox.init_pid, self.sandbox.process.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self._on(Event.LIMIT)
 
     def _client_gone(self) -> None:
         self._close_source(self.client_in)
-        self._begin_shutdown()
+        self._on(Event.STOP)
 
 
 def _note(signum: int, frame: object) -> None:

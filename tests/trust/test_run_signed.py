@@ -58,7 +58,8 @@ verify.{check} = then_rewrite
 
 def patched_mcpbox(directory: Path, patch: str) -> list[str]:
     """A command running mcpbox's CLI after `patch` (Python source) has changed a piece of it."""
-    script = directory / "patched_mcpbox.py"
+    script = directory / "runner" / "patched_mcpbox.py"  # not beside a server script: its siblings are bound
+    script.parent.mkdir(exist_ok=True)
     script.write_text(f"import sys\n{patch}\nfrom mcpbox import cli\nsys.exit(cli.main(sys.argv[1:]))\n")
     return [sys.executable, str(script)]
 
