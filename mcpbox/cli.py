@@ -264,9 +264,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("\n".join(explain.describe(loaded)))
         return 0
     if args.subcommand == "doctor":
-        from mcpbox.sandbox import host
+        from mcpbox import doctor
 
-        return host.doctor()
+        return doctor.doctor()
     if args.subcommand == "pins":
         if args.action != "reset":
             from mcpbox import pinview

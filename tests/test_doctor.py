@@ -12,7 +12,7 @@ import pytest
 
 from conftest import MCPBOX, ROOT, mcpbox_env
 from mcpbox.errors import EXIT_SANDBOX
-from mcpbox.sandbox import host
+from mcpbox import doctor as host
 
 STATUSES = ("OK  ", "WARN", "FAIL")
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import MCPBOX, write_profile
-from mcpbox.sandbox import host, idmap
+from mcpbox import doctor as host
+from mcpbox.sandbox import idmap
 
 PYTHON = "/usr/bin/python3"
 pytestmark = pytest.mark.skipif(not os.path.exists(PYTHON), reason=f"needs {PYTHON}")
