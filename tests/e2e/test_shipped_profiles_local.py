@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import ROOT, SERVERS, require
-from unprivileged import MINIMAL_PATH, Workspace, way  # noqa: F401 - way is a fixture
+from conftest import SERVERS, require
+from shipped import Session, ok, shipped
+from unprivileged import Workspace, way  # noqa: F401 - way is a fixture
 
 mcp = pytest.importorskip("mcp", reason="the mcp Python SDK is a test dependency (pip install -e .[test])")
 
@@ -35,39 +34,7 @@ AUTHOR = {"GIT_AUTHOR_NAME": "Ada Lovelace", "GIT_AUTHOR_EMAIL": "ada@example.or
 
 
 def allowed_tools(name: str) -> list[str]:
-    import tomllib
-
-    return sorted(tomllib.loads((ROOT / "profiles" / f"{name}.toml").read_text())["tools"]["allow"])
-
-
-class Session:
-    """A workspace's client config with one entry that runs `server` under the shipped profile `name`."""
-
-    def __init__(self, way: Workspace, name: str, server: Path, *args: str, env: dict[str, str] | None = None):
-        self.way, self.name = way, name
-        self.config = way.home / ".config" / "Claude" / "claude_desktop_config.json"
-        entry: dict[str, Any] = {"command": sys.executable, "args": [
-            "-m", "mcpbox", "run", "--profile", str(ROOT / "profiles" / f"{name}.toml"), "--", str(server), *args]}
-        if env:
-            entry["env"] = env
-        self.text = json.dumps({"mcpServers": {name: entry}}, indent=2) + "\n"
-
-    def write(self) -> dict[str, Any]:
-        """The step that writes the config (and so makes the home), as the way's user."""
-        return {"write": str(self.config), "text": self.text}
-
-    def run(self, calls: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        """One client session: a new mcpbox and server, `calls` made in it."""
-        return {"entry": self.name, "config": str(self.config), "calls": [list(call) for call in calls],
-                "env": {"PATH": MINIMAL_PATH, "HOME": str(self.way.home)}, "timeout": TIMEOUT}
-
-
-def ok(ran: dict[str, Any], index: int, *expected: str) -> str:
-    result = ran["results"][index]
-    assert not result["is_error"], (result, ran["stderr"])
-    for text in expected:
-        assert text in result["text"], (text, result, ran["stderr"])
-    return str(result["text"])
+    return sorted(shipped(name)["tools"]["allow"])
 
 
 def owned(way: Workspace, *paths: Path) -> None:
@@ -80,7 +47,7 @@ def owned(way: Workspace, *paths: Path) -> None:
 
 def test_memory_keeps_its_graph_across_runs_in_the_users_folder(way: Workspace) -> None:
     require(MEMORY)
-    session = Session(way, "memory", MEMORY)
+    session = Session.of(way, "memory", MEMORY)
     state = way.home / ".local" / "share" / "mcp-memory"
     entity = {"name": "mcpbox", "entityType": "project", "observations": ["runs MCP servers in a sandbox"]}
     _, first, second = way.drive([
@@ -106,7 +73,7 @@ def test_memory_keeps_its_graph_across_runs_in_the_users_folder(way: Workspace) 
 
 def test_sequential_thinking_thinks_with_only_its_tool(way: Workspace) -> None:
     require(THINKING)
-    session = Session(way, "sequential-thinking", THINKING)
+    session = Session.of(way, "sequential-thinking", THINKING)
     _, ran = way.drive([
         session.write(),
         session.run([("sequentialthinking", {"thought": "First, list what the sandbox must hold.",
@@ -124,7 +91,7 @@ def test_sequential_thinking_thinks_with_only_its_tool(way: Workspace) -> None:
 def test_git_commits_in_the_users_repository_and_the_host_git_sees_it(way: Workspace) -> None:
     require(GIT)
     repo = way.path / "repo"
-    session = Session(way, "git", GIT, "--repository", str(repo), env=AUTHOR)
+    session = Session.of(way, "git", GIT, "--repository", str(repo), env=AUTHOR)
     git = ["git", "-C", str(repo)]
     _, _, init, ran, log, status, fsck = way.drive([
         session.write(),
@@ -160,7 +127,7 @@ def test_sqlite_database_is_made_and_read_back_by_a_second_run(way: Workspace) -
     require(SQLITE)
     data = way.path / "data"
     database = data / "app.db"
-    session = Session(way, "sqlite", SQLITE, "--db-path", str(database))
+    session = Session.of(way, "sqlite", SQLITE, "--db-path", str(database))
     _, _, first, second = way.drive([
         session.write(),
         {"run": ["mkdir", str(data)]},  # an empty folder of the user's: the server makes the database there

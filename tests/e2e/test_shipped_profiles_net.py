@@ -18,7 +18,6 @@ import os
 import secrets
 import sys
 import threading
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,7 +25,8 @@ from typing import Any, NamedTuple
 import pytest
 
 from conftest import EVERYTHING, FILESYSTEM, ROOT, SERVERS, TIME, require
-from unprivileged import MINIMAL_PATH, Workspace, way  # noqa: F401 - way is a fixture
+from shipped import Session, ok, shipped
+from unprivileged import Workspace, way  # noqa: F401 - way is a fixture
 
 mcp = pytest.importorskip("mcp", reason="the mcp Python SDK is a test dependency (pip install -e .[test])")
 
@@ -37,48 +37,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT = 90.0  # against hangs only (Chromium's first start is the slowest)
 
 
-def shipped(name: str) -> dict[str, Any]:
-    return tomllib.loads((ROOT / "profiles" / f"{name}.toml").read_text())
-
-
 def shipped_args(name: str) -> list[str]:
     """The arguments of the shipped profile's own `[server] command` (its program is the installed one here)."""
     return list(shipped(name).get("server", {}).get("command", [""])[1:])
-
-
-class Session(NamedTuple):
-    """A workspace's client config with one entry that runs `server` under the shipped profile `name`."""
-
-    way: Workspace
-    name: str
-    config: Path
-    text: str
-
-    @classmethod
-    def of(cls, way: Workspace, name: str, server: Path, *args: str, env: dict[str, str] | None = None) -> Session:
-        entry: dict[str, Any] = {"command": sys.executable, "args": [
-            "-m", "mcpbox", "run", "--profile", str(ROOT / "profiles" / f"{name}.toml"), "--", str(server), *args]}
-        if env:
-            entry["env"] = env
-        config = way.home / ".config" / "Claude" / "claude_desktop_config.json"
-        return cls(way, name, config, json.dumps({"mcpServers": {name: entry}}, indent=2) + "\n")
-
-    def write(self) -> dict[str, Any]:
-        """The step that writes the config (and so makes the home), as the way's user."""
-        return {"write": str(self.config), "text": self.text}
-
-    def run(self, calls: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        """One client session: a new mcpbox and server, `calls` made in it."""
-        return {"entry": self.name, "config": str(self.config), "calls": [list(call) for call in calls],
-                "env": {"PATH": MINIMAL_PATH, "HOME": str(self.way.home)}, "timeout": TIMEOUT}
-
-
-def ok(ran: dict[str, Any], index: int, *expected: str) -> str:
-    result = ran["results"][index]
-    assert not result["is_error"], (result, ran["stderr"])
-    for text in expected:
-        assert text in result["text"], (text, result, ran["stderr"])
-    return str(result["text"])
 
 
 def refused(ran: dict[str, Any], index: int, *expected: str) -> str:
@@ -133,7 +94,7 @@ def site() -> Iterator[Site]:
 def test_everything_echoes_and_sees_none_of_the_clients_environment(name: str, way: Workspace) -> None:
     require(EVERYTHING)
     secret = f"not-for-the-server-{secrets.token_hex(4)}"
-    session = Session.of(way, name, EVERYTHING, *shipped_args(name),
+    session = Session.of(way, name, EVERYTHING, *shipped_args(name), timeout=TIMEOUT,
                          env={"MCPBOX_TEST_SECRET": secret, "LANG": "C.UTF-8"})
     _, ran = way.drive([session.write(), session.run([("echo", {"message": "through the shipped profile"}),
                                                       ("get-env", {})])], timeout=2 * TIMEOUT)
@@ -147,7 +108,7 @@ def test_everything_echoes_and_sees_none_of_the_clients_environment(name: str, w
 
 def test_time_converts_with_only_its_two_tools(way: Workspace) -> None:
     require(TIME)
-    session = Session.of(way, "time", TIME, *shipped_args("time"))
+    session = Session.of(way, "time", TIME, *shipped_args("time"), timeout=TIMEOUT)
     _, ran = way.drive([session.write(), session.run([
         ("convert_time", {"source_timezone": "Europe/Paris", "time": "12:00", "target_timezone": "Asia/Tokyo"}),
     ])], timeout=2 * TIMEOUT)
@@ -161,7 +122,7 @@ def test_filesystem_writes_in_the_users_projects_and_nowhere_else(way: Workspace
     projects, outside = way.home / "projects", way.path / "outside"
     # The shipped command's argument is "~/projects": given expanded, as a client's entry holds it.
     assert shipped_args("filesystem") == ["~/projects"]
-    session = Session.of(way, "filesystem", FILESYSTEM, str(projects))
+    session = Session.of(way, "filesystem", FILESYSTEM, str(projects), timeout=TIMEOUT)
     _, _, _, ran = way.drive([
         session.write(),
         {"write": str(projects / "notes" / "inside.txt"), "text": "made by the user\n"},
@@ -194,7 +155,7 @@ def test_filesystem_writes_in_the_users_projects_and_nowhere_else(way: Workspace
 def test_fetch_reaches_a_loopback_page_the_test_opened(way: Workspace, site: Site) -> None:
     require(FETCH)
     # Its own check refuses loopback addresses by default: the test's page is on loopback.
-    session = Session.of(way, "fetch", FETCH, *shipped_args("fetch"), "--allow-private-ips")
+    session = Session.of(way, "fetch", FETCH, *shipped_args("fetch"), "--allow-private-ips", timeout=TIMEOUT)
     _, ran = way.drive([session.write(), session.run([("fetch", {"url": site.url})])], timeout=2 * TIMEOUT)
 
     assert ran["tools"] == ["fetch"], ran["tools"]
@@ -210,7 +171,7 @@ def test_playwright_browses_a_loopback_page_with_debians_chromium(way: Workspace
                     "chromium, as scripts/setup --servers does as root)")
     args = shipped_args("playwright")
     assert args[args.index("--executable-path") + 1] == str(CHROMIUM)
-    session = Session.of(way, "playwright", PLAYWRIGHT, *args)
+    session = Session.of(way, "playwright", PLAYWRIGHT, *args, timeout=TIMEOUT)
     _, ran = way.drive([session.write(), session.run([("browser_navigate", {"url": site.url}),
                                                       ("browser_snapshot", {})])], timeout=3 * TIMEOUT)
 
@@ -224,7 +185,7 @@ def test_playwright_browses_a_loopback_page_with_debians_chromium(way: Workspace
 def test_markitdown_reads_only_the_users_documents_and_has_no_network(way: Workspace, site: Site) -> None:
     require(MARKITDOWN)
     documents = way.home / "Documents"
-    session = Session.of(way, "markitdown", MARKITDOWN, *shipped_args("markitdown"))
+    session = Session.of(way, "markitdown", MARKITDOWN, *shipped_args("markitdown"), timeout=TIMEOUT)
     _, _, _, ran = way.drive([
         session.write(),
         {"write": str(documents / "fruit.csv"), "text": "fruit,count\napples,3\npears,5\n"},
