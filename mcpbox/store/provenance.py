@@ -22,7 +22,6 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from mcpbox.profile import Verify
@@ -34,7 +33,6 @@ BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 NPM_DEFAULT = "https://registry.npmjs.org/"
 PYPI_DEFAULT = "https://pypi.org/simple/"
 TIMEOUT = 30.0
-Say = Callable[[str], None]
 
 
 class Offer(NamedTuple):
