@@ -103,8 +103,7 @@ def _firewall(loaded: profiles.LoadedProfile, command: list[str]):
     secrets = {name: os.environ[name] for name in (*secret_names, *profile.redact.env) if os.environ.get(name)}
     secrets.update({name: value for name, value in profile.sandbox.set_values().items()
                     if value and (filters.says_secret(name) or name in profile.redact.env)})
-    cwd = os.getcwd()
-    granted = [profiles.expand_path(e, cwd) for e in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
+    granted = [path for path, _ in profile.sandbox.granted(os.getcwd())]
     pins = pins_for(loaded.path, command)
     return Firewall(profile, pins=pins, secrets=secrets, home=os.path.expanduser("~"), granted_paths=granted,
                     server_name=pins.name)
@@ -181,8 +180,7 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
     """Everything from a profile and a command to bwrap waiting at its block fd (`mcpbox doctor`'s trial too)."""
     command = resolve.resolve(argv, os.path.expanduser("~"), os.environ.get("PATH"),
                               {bind.dest: bind.source for bind in verified}, profile.sandbox.writable_args)
-    granted = [profiles.expand_path(entry, os.getcwd())
-               for entry in (*profile.sandbox.read_only, *profile.sandbox.read_write)]
+    granted = [path for path, _ in profile.sandbox.granted(os.getcwd())]
     for path, note in command.notes:  # an argument inside a profile's bind needs no word
         if not any(paths.within(path, top) for top in granted):
             os.write(2, f"mcpbox: {note}\n".encode())

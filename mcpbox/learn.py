@@ -90,8 +90,7 @@ def render(learner: Learner) -> str:
 
     base = learner.loaded.profile
     sandbox, limits = base.sandbox, base.limits
-    cwd = os.getcwd()
-    granted = [profiles.expand_path(entry, cwd) for entry in (*sandbox.read_only, *sandbox.read_write)]
+    granted = [path for path, _ in sandbox.granted(os.getcwd())]
     if learner.command:  # the folders its command line names are bound too
         from mcpbox.sandbox.resolve import argument_paths
 

@@ -43,6 +43,11 @@ class Sandbox(NamedTuple):
     env: tuple[str, ...] = ()  # host variables passed through by name
     set_env: dict[str, str] = {}  # variables the profile sets: [sandbox.set_env] NAME = "value" ('~/' expanded)
 
+    def granted(self, cwd: str) -> list[tuple[str, bool]]:
+        """The profile's binds as the host sees them ('~' expanded, '.' the start folder): (path, writable)."""
+        return [(expand_path(entry, cwd), writable)
+                for entries, writable in ((self.read_only, False), (self.read_write, True)) for entry in entries]
+
     def host_network(self) -> bool:
         """The host's whole network is shared (`network = true`): not for a list of hosts."""
         return self.network is True

@@ -332,10 +332,8 @@ def gather(profile: Any, profile_path: str, command: list[str]) -> Facts:
     import os
     import shutil
 
-    from mcpbox.profile import expand_path
-    from mcpbox.sandbox import layout, resolve, spawn
-
     from mcpbox.paths import shipped_profiles_dir, user_profiles_dir
+    from mcpbox.sandbox import layout, resolve, spawn
 
     sandbox = profile.sandbox
     cwd = os.getcwd()
@@ -343,8 +341,7 @@ def gather(profile: Any, profile_path: str, command: list[str]) -> Facts:
         name = os.path.splitext(os.path.basename(profile_path))[0]
         profile_path = (f"{os.path.join(user_profiles_dir(), name + '.toml')} (a copy of the shipped "
                         f"{profile_path}, which it then overrides)")
-    granted = [(expand_path(entry, cwd), writable) for key, writable in (("read_only", False), ("read_write", True))
-               for entry in getattr(sandbox, key)]
+    granted = sandbox.granted(cwd)
     facts = Facts(argv=command, binds=granted, env=(*sandbox.env, *sandbox.set_env),
                   env_listed=sandbox.env, network=bool(sandbox.network), profile=profile_path, exists=os.path.exists,
                   locate=lambda name: shutil.which(name, path=os.environ.get("PATH")))

@@ -9,7 +9,7 @@ import os
 from typing import Callable, NamedTuple, Sequence
 
 from mcpbox.paths import within
-from mcpbox.profile import Profile, expand_path
+from mcpbox.profile import Profile
 from mcpbox.sandbox.limits import MIB
 from mcpbox.sandbox.resolve import Command
 
@@ -105,8 +105,7 @@ def plan(profile: Profile, command: Command, facts: HostFacts, user: SandboxUser
         else:
             symlinks.append((target, "/etc/" + name))
     binds += [Bind(path, path) for path in command.needs.binds]
-    granted = [Bind(expand_path(entry, facts.cwd), expand_path(entry, facts.cwd), writable)
-               for key, writable in (("read_only", False), ("read_write", True)) for entry in getattr(sandbox, key)]
+    granted = [Bind(path, path, writable) for path, writable in sandbox.granted(facts.cwd)]
     binds += granted
     binds += [Bind(path, path, sandbox.writable_args) for path in command.arguments
               if not any(within(path, bind.source) for bind in granted)]  # a profile's bind decides inside it
