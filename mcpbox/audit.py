@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from mcpbox import paths
+from mcpbox.errors import say
 
 MAX_BYTES = 16 * 1024 * 1024
 KEEP = 3
@@ -54,8 +55,7 @@ class AuditLog:
         if not self._held:
             return
         held, self._held = self._held, []
-        self._append(b"".join(_ENCODE({"time": _format(moment), **record}).encode() + b"\n"
-                              for moment, record in held))
+        self._append(b"".join(line(moment, record) for moment, record in held))
 
     def _append(self, line: bytes) -> None:
         try:
@@ -68,7 +68,7 @@ class AuditLog:
             self._size += len(line)
         except OSError as error:
             if self._fd != -1:
-                os.write(2, f"mcpbox: cannot write the audit log {self.path}: {error.strerror}\n".encode())
+                say(f"cannot write the audit log {self.path}: {error.strerror}")
             self._fd = -1
 
     def close(self) -> None:
@@ -105,6 +105,11 @@ def write_one(path: str | None, **record: Any) -> None:
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def line(moment: float, record: dict[str, Any]) -> bytes:
+    """One audit line as the log holds it: the time first, then the record, one JSON object per line."""
+    return _ENCODE({"time": _format(moment), **record}).encode() + b"\n"
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ import os
 import sys
 
 from mcpbox import __version__
-from mcpbox.errors import EXIT_INTERNAL, EXIT_USAGE, McpboxError
+from mcpbox.errors import EXIT_INTERNAL, EXIT_USAGE, McpboxError, say
 
 FIRST_USE = """\
 first use: put mcpbox in front of every local server of your client, then restart the client
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except McpboxError as error:
-        print(f"mcpbox: {error}", file=sys.stderr)
+        say(str(error))
         return error.exit_status
     except KeyboardInterrupt:
         return 130
@@ -238,8 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # the CLI edge: a person gets one line, a developer can ask for more
         if os.environ.get("MCPBOX_DEBUG"):
             raise
-        print(f"mcpbox: internal error: {type(error).__name__}: {error} "
-              "(set MCPBOX_DEBUG=1 for details, and please report it)", file=sys.stderr)
+        say(f"internal error: {type(error).__name__}: {error} (set MCPBOX_DEBUG=1 for details, and please report it)")
         return EXIT_INTERNAL
 
 
@@ -254,8 +253,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         learner = learn.Learner(profiles.load(args.profile), os.path.abspath(os.path.expanduser(args.out)))
         status = launch.run(args.profile, _command(args), learner)
-        print(f"mcpbox: learned profile written to {learner.write()}; check it with 'mcpbox check "
-              f"{learner.out}'", file=sys.stderr)
+        say(f"learned profile written to {learner.write()}; check it with 'mcpbox check {learner.out}'")
         return status
     if args.subcommand == "check":
         from mcpbox import explain, profile

@@ -8,6 +8,8 @@ and all of them from the server's own status.
 
 from __future__ import annotations
 
+import os
+
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in mcpbox, not in what it was given
 EXIT_RELAY = 74  # sysexits' EX_IOERR: the client's end of the relay failed
@@ -58,3 +60,18 @@ class RelayError(McpboxError):
     """
 
     exit_status = EXIT_RELAY
+
+
+def one_line(text: str) -> str:
+    """`mcpbox: TEXT` as a single line: a path or a peer's words holding a line break cannot make it look like
+    two messages, or like another program's."""
+    return "mcpbox: " + " ".join(text.splitlines())
+
+
+def say(text: str) -> None:
+    """mcpbox's one line on stderr (clients keep it in their logs). It never raises: a client may have closed
+    stderr, and a line lost must not stop the server."""
+    try:
+        os.write(2, (one_line(text) + "\n").encode(errors="replace"))
+    except OSError:
+        pass

@@ -17,7 +17,7 @@ from typing import Any
 
 from mcpbox import paths
 from mcpbox import profile as profiles
-from mcpbox.errors import SandboxError, UsageError
+from mcpbox.errors import SandboxError, UsageError, say
 from mcpbox.sandbox import cgroup, layout, limits, resolve, seccomp, spawn
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -57,8 +57,7 @@ def run(profile_name: str, command: list[str], learner: Any = None) -> int:
                       audit=AuditLog(profile.audit.path, deferred=True, server=_server_label(loaded)),
                       pins=relay.pins, observe=learner.seen if learner is not None else None).run()
     if status == 128 + signal.SIGKILL and watchdog.memory_limit_hits():
-        os.write(2, f"mcpbox: the server reached its memory limit ({profile.limits.memory_mb} MB) "
-                    "and the kernel stopped it\n".encode())
+        say(f"the server reached its memory limit ({profile.limits.memory_mb} MB) and the kernel stopped it")
     return status
 
 
@@ -183,7 +182,7 @@ def start_sandbox(profile: profiles.Profile, argv: list[str], bwrap: str, cgroup
     granted = [path for path, _ in profile.sandbox.granted(os.getcwd())]
     for path, note in command.notes:  # an argument inside a profile's bind needs no word
         if not any(paths.within(path, top) for top in granted):
-            os.write(2, f"mcpbox: {note}\n".encode())
+            say(note)
     user = spawn.sandbox_user()
     facts = layout.host_facts(profile.sandbox.network)
     _check_binds(profile, facts.cwd)
@@ -211,8 +210,7 @@ def _check_binds(profile: profiles.Profile, cwd: str) -> None:
             if key == "read_write" and entry.startswith("~/") and paths.within(path, home) and home != "/" \
                     and not (resolve.SECRET_NAMES - XDG_ROOTS) & set(path[len(home) + 1:].split("/")):
                 os.makedirs(path, mode=0o700)
-                os.write(2, f"mcpbox: made {path} for [sandbox] read_write (a folder the server keeps its state in)\n"
-                         .encode())
+                say(f"made {path} for [sandbox] read_write (a folder the server keeps its state in)")
                 continue
             raise profiles.ProfileError(f"sandbox.{key}: {entry} ({path}) does not exist")
 

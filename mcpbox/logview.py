@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from mcpbox.errors import UsageError
+from mcpbox.errors import UsageError, say
 
 HEADER = ("TIME", "SERVER", "DIR", "METHOD", "ITEM", "DECISION", "RULE")
 MAX_WIDTHS = (15, 24, 6, 28, 40, 8)  # every column but the last, which is never cut
@@ -221,10 +221,10 @@ class Tally:
 
     def say(self, query: Query) -> None:
         if self.malformed:
-            sys.stderr.write(f"mcpbox: skipped {self.malformed} malformed line(s) (not a JSON object with a time)\n")
+            say(f"skipped {self.malformed} malformed line(s) (not a JSON object with a time)")
         if query.server is not None and self.nameless:
-            sys.stderr.write(f"mcpbox: {self.nameless} line(s) name no server (written by an mcpbox before it "
-                             "named them, or by a check of no server); --server left them out\n")
+            say(f"{self.nameless} line(s) name no server (written by an mcpbox before it named them, or by a check "
+                "of no server); --server left them out")
 
 
 def log_files(path: str) -> list[str]:
@@ -311,8 +311,8 @@ def main(args: Any) -> int:
             return _follow(path, query, last, output, tally)
         files = log_files(path)
         if not files:
-            sys.stderr.write(f"mcpbox: no audit log at {path} (nothing was recorded yet; a profile's [audit] path "
-                             "names another file: --path FILE)\n")
+            say(f"no audit log at {path} (nothing was recorded yet; a profile's [audit] path names another file: "
+                "--path FILE)")
             return 1
         lines = (line for name in files for line in _file_lines(name, query.since if name != path else None))
         entries: Iterable[Entry] = select(lines, query, tally)

@@ -9,10 +9,9 @@ old and new one after the other; `accept` pins the changed definition, so the ne
 
 import difflib
 import json
-import sys
 from typing import Any
 
-from mcpbox.errors import UsageError
+from mcpbox.errors import UsageError, say
 from mcpbox.relay.pins import PinStore, stores
 
 
@@ -99,6 +98,6 @@ def main(action: str, name: str | None, item: str | None) -> int:
     if action == "list":
         return list_all()
     if name is None:
-        print(f"mcpbox pins {action}: name a server (see 'mcpbox pins list')", file=sys.stderr)
+        say(f"pins {action}: name a server (see 'mcpbox pins list')")
         return 2
     return diff(name) if action == "diff" else accept(name, item)

@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+from conftest import audit_lines
 from mcpbox.audit import AuditLog
 
 
@@ -40,3 +41,13 @@ def test_unwritable_log_warns_once_and_does_not_raise(tmp_path: Path, capfd) -> 
     log.write(a=1)
     log.write(a=2)
     assert capfd.readouterr().err.count("cannot write the audit log") == 1
+
+
+def test_audit_rotation_keeps_writing(tmp_path):
+    log = AuditLog(str(tmp_path / "a.jsonl"), max_bytes=300, keep=2)
+    for index in range(20):
+        log.write(direction="client", decision="allow", index=index)
+    log.close()
+    assert os.path.exists(tmp_path / "a.jsonl.1") and not os.path.exists(tmp_path / "a.jsonl.3")
+    last = audit_lines(tmp_path / "a.jsonl")
+    assert last[-1]["index"] == 19

@@ -1,4 +1,4 @@
-"""The server's stderr as the user sees it: prefixed lines, cut lines, a capped stream."""
+"""Stderr as the user sees it: the server's lines prefixed, cut and capped; mcpbox's own, one line each."""
 
 from __future__ import annotations
 
@@ -24,3 +24,12 @@ def test_stream_stops_at_its_budget_with_one_notice() -> None:
     assert out.count(b"exceeded its budget") == 1
     assert out.startswith(b"0123456789\n0123456789\n")
     assert lines.feed(b"more\n") == b""
+
+
+def test_mcpbox_says_one_line_whatever_the_text_holds():
+    """A path or a peer's words with a line break cannot start a line that looks like another message."""
+    from mcpbox.errors import one_line
+
+    assert one_line("cannot write the audit log /tmp/a\nmcpbox: all is well\r\n") == \
+        "mcpbox: cannot write the audit log /tmp/a mcpbox: all is well"
+    assert one_line("plain") == "mcpbox: plain"

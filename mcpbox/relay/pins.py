@@ -25,33 +25,14 @@ def store_path(key: str) -> str:
     return os.path.join(paths.state_dir(), "pins", f"{key}.json")
 
 
-class PinStore:
-    """The pins of one server: per item, the digest of each pinned field and the definition they were taken of,
-    and, once the server changed it, the changed definition waiting for the user (`mcpbox pins accept`)."""
+class Pins:
+    """The pins of one server, in memory: per item, the digest of each pinned field and the definition they were
+    taken of, and, once the server changed it, the changed definition waiting for the user (`mcpbox pins
+    accept`). The firewall checks and updates them; saving them is the pump's (`PinStore.save`)."""
 
-    def __init__(self, path: str, description: dict[str, object]) -> None:
-        self.path = path
-        self._description = description
-        self._pins: dict[str, dict[str, object]] = {}
+    def __init__(self, pins: dict[str, dict[str, object]] | None = None) -> None:
+        self._pins: dict[str, dict[str, object]] = pins if pins is not None else {}
         self._dirty = False
-        try:
-            with open(path) as handle:
-                stored = json.load(handle)
-            self._description = stored.get("server", description) or description
-            self._pins = {str(k): _entry(v) for k, v in stored.get("pins", {}).items() if isinstance(v, dict)}
-        except (OSError, ValueError, AttributeError):
-            pass
-
-    @property
-    def description(self) -> dict[str, object]:
-        return self._description
-
-    @property
-    def name(self) -> str:
-        """How `mcpbox pins` names this server: its profile's name and the start of its store's key."""
-        profile = str(self._description.get("profile", "?"))
-        key = os.path.basename(self.path).removesuffix(".json")
-        return f"{os.path.basename(profile).removesuffix('.toml')}@{key[:8]}"
 
     def check(self, kind: str, name: str, digests: dict[str, str],
               definition: dict[str, object] | None = None) -> str | list[str]:
@@ -93,6 +74,33 @@ class PinStore:
     def dirty(self) -> bool:
         """New pins or changes not yet saved."""
         return self._dirty
+
+
+class PinStore(Pins):
+    """A server's pins in their file under the state folder."""
+
+    def __init__(self, path: str, description: dict[str, object]) -> None:
+        super().__init__()
+        self.path = path
+        self._description = description
+        try:
+            with open(path) as handle:
+                stored = json.load(handle)
+            self._description = stored.get("server", description) or description
+            self._pins = {str(k): _entry(v) for k, v in stored.get("pins", {}).items() if isinstance(v, dict)}
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    @property
+    def description(self) -> dict[str, object]:
+        return self._description
+
+    @property
+    def name(self) -> str:
+        """How `mcpbox pins` names this server: its profile's name and the start of its store's key."""
+        profile = str(self._description.get("profile", "?"))
+        key = os.path.basename(self.path).removesuffix(".json")
+        return f"{os.path.basename(profile).removesuffix('.toml')}@{key[:8]}"
 
     def save(self) -> None:
         """Write new pins, atomically; a store that cannot be written costs only the defence across runs."""

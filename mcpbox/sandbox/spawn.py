@@ -17,7 +17,7 @@ import subprocess
 import threading
 from typing import NamedTuple
 
-from mcpbox.errors import SandboxError
+from mcpbox.errors import SandboxError, say
 from mcpbox.sandbox import limits as rlimit
 from mcpbox.sandbox.cgroup import Cgroups
 from mcpbox.sandbox.layout import BwrapFds, Layout, SandboxUser, bwrap_args
@@ -222,8 +222,7 @@ def _idmapped(layout: Layout, user: SandboxUser) -> dict[str, int]:
 
     prepared = idmap.prepare(writable, user.uid, user.gid)
     if prepared.problem is not None:
-        os.write(2, f"mcpbox: read_write binds are not mapped to root ({prepared.problem}); {idmap.FALLBACK}\n"
-                 .encode())
+        say(f"read_write binds are not mapped to root ({prepared.problem}); {idmap.FALLBACK}")
     return prepared.trees
 
 

@@ -11,8 +11,8 @@ the server has started, to keep it off the start-up path.
 
 from __future__ import annotations
 
-import os
 
+from mcpbox.errors import say
 from mcpbox.profile import Limits
 from mcpbox.sandbox.cgroup import Cgroups
 from mcpbox.sandbox.limits import BWRAP_PROCESSES, MIB
@@ -71,8 +71,8 @@ class Watchdog:
         refused = self._cgroups.refused_tasks()
         if refused:
             self._refused_said = True
-            os.write(2, f"mcpbox: the kernel refused the server a new thread or process ({refused}x so far): "
-                        f"it reached its limit of {self._limits.threads} threads ([limits] threads)\n".encode())
+            say(f"the kernel refused the server a new thread or process ({refused}x so far): "
+                f"it reached its limit of {self._limits.threads} threads ([limits] threads)")
 
 
 def _pss(process) -> float:  # type: ignore[no-untyped-def]

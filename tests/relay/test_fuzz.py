@@ -32,9 +32,7 @@ import json
 import os
 import re
 import sys
-import tempfile
 import unicodedata
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -44,11 +42,11 @@ from hypothesis import strategies as st
 
 from conftest import held_bytes
 from mcpbox import profile as profiles
-from mcpbox.audit import AuditLog
-from mcpbox.relay import filters, firewall as firewall_module, jsonrpc
+from mcpbox import audit
+from mcpbox.relay import filters, jsonrpc, session
 from mcpbox.relay.firewall import Firewall
 from mcpbox.relay.framing import HEAD_BYTES, LineFramer, Oversize
-from mcpbox.relay.pins import PinStore
+from mcpbox.relay.pins import Pins
 
 EXAMPLES = int(os.environ.get("MCPBOX_FUZZ_EXAMPLES", "2000"))  # per property
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,
@@ -200,40 +198,41 @@ def fuzz_profile() -> profiles.Profile:
 class Harness:
     """One firewall session and the oracles' view of it; `feed` checks every property after every chunk."""
 
-    def __init__(self, directory: str, audit: AuditLog, number: int) -> None:
+    def __init__(self, audit: list[bytes]) -> None:
         self.clock = Clock()
         self.audit = audit
-        self.firewall = Firewall(fuzz_profile(), pins=PinStore(f"{directory}/pins-{number}.json", {}),
+        self.firewall = Firewall(fuzz_profile(), pins=Pins(),
                                  secrets=SECRETS, home=HOME, granted_paths=["/srv/allowed"],
                                  clock=self.clock)
-        self.firewall.client_frames.max_bytes = self.firewall.server_frames.max_bytes = LIMIT
+        for framer in self.firewall.framers.values():
+            framer.max_bytes = LIMIT
         self.sent: dict[str, str] = {}  # id -> method of client requests that reached the server
         self.asked: dict[str, str] = {}  # id -> method of server requests that reached the client
         self.limited_calls: list[float] = []
 
     def feed(self, direction: str, data: bytes) -> None:
         # A tool may be listed, then its pin change, within one call: judge lists by what was known before it.
-        self.changed_before = set(self.firewall.changed)
+        self.changed_before = set(self.firewall.session.changed)
         out = self.firewall.from_client(data) if direction == "client" else self.firewall.from_server(data)
         self.check(out, direction)
 
     def gone(self) -> None:
-        self.changed_before = set(self.firewall.changed)
+        self.changed_before = set(self.firewall.session.changed)
         self.check(self.firewall.server_gone(), "server")
 
     def check(self, out, direction: str) -> None:
         for decision in out.decisions:  # as the pump logs them after sending
-            self.audit.write(**self.firewall.audit_fields(decision))
+            self.audit.append(audit.line(self.clock(), self.firewall.audit_fields(decision)))
         for chunk in out.to_server:
             for message in self.messages(chunk):
                 self.check_to_server(message, direction)
         for chunk in out.to_client:
             for message in self.messages(chunk):
                 self.check_to_client(message, direction)
-        for framer in (self.firewall.client_frames, self.firewall.server_frames):
+        for framer in self.firewall.framers.values():
             assert held_bytes(framer) <= max(LIMIT, HEAD_BYTES), held_bytes(framer)
-        limit = firewall_module.MAX_PENDING
-        assert len(self.firewall.from_client_pending) <= limit and len(self.firewall.from_server_pending) <= limit
+        limit = session.MAX_PENDING
+        assert len(self.firewall.session.pending["client"]) <= limit and len(self.firewall.session.pending["server"]) <= limit
 
     @staticmethod
     def messages(chunk: bytes) -> list[dict[str, Any]]:
@@ -289,7 +288,7 @@ class Harness:
         assert isinstance(params, dict)
         name = params.get("name")
         assert isinstance(name, str) and not hidden_tool(name), f"hidden tool {name!r} reached the server"
-        assert ("tool", name) not in self.firewall.changed, f"tool {name!r} with a changed pin reached the server"
+        assert ("tool", name) not in self.firewall.session.changed, f"tool {name!r} with a changed pin reached the server"
         arguments = params.get("arguments", {})
         if name == "read_file":
             assert isinstance(arguments, dict), arguments
@@ -631,22 +630,20 @@ def chunks(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 class Run:
-    """A temporary directory, audit log and counter shared by every example of one test."""
+    """The audit lines and counter shared by every example of one test."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.directory = tempfile.TemporaryDirectory(prefix="mcpbox-fuzz-")
-        self.audit = AuditLog(f"{self.directory.name}/audit.jsonl", max_bytes=256 * 1024)
+        self.audit: list[bytes] = []
 
     def harness(self) -> Harness:
         COUNTS[self.name] += 1
-        return Harness(self.directory.name, self.audit, COUNTS[self.name])
+        return Harness(self.audit)
 
     def close(self) -> None:
-        self.audit.close()
-        for line in Path(self.directory.name, "audit.jsonl").read_bytes().splitlines():
-            json.loads(line)  # the audit log stays JSONL whatever came in
-        self.directory.cleanup()
+        for written in self.audit:  # the audit log stays JSONL whatever came in
+            assert written.count(b"\n") == 1 and written.endswith(b"\n")
+            json.loads(written)
 
 
 @pytest.fixture
@@ -669,7 +666,7 @@ def test_fuzzed_sessions_keep_every_property(run, steps):
         for piece in chunks(data, cuts):
             harness.feed(direction, piece)
     harness.gone()
-    assert harness.firewall.from_client_pending == {}
+    assert harness.firewall.session.pending["client"] == {}
 
 
 @FUZZ
@@ -692,7 +689,7 @@ def test_denied_client_requests_never_reach_the_server(run, requests, mutate, bu
     for piece in chunks(stream, cuts):
         harness.feed("client", piece)
     harness.gone()
-    assert len(harness.firewall.from_client_pending) == 0
+    assert len(harness.firewall.session.pending["client"]) == 0
 
 
 @FUZZ
@@ -824,20 +821,16 @@ def test_no_secret_of_digits_reaches_client_or_audit(data, digits, ascii_only, s
     receives and the audit log never hold it; the answer itself still arrives."""
     COUNTS["digit secrets"] += 1
     parts = [data.draw(_spelled(digits)) for _ in range(spellings)]
-    with tempfile.TemporaryDirectory() as directory:
-        audit = AuditLog(f"{directory}/audit.jsonl")
-        wall = Firewall(fuzz_profile(), pins=PinStore(f"{directory}/pins.json", {}),
-                        secrets={"BANK_PIN": digits}, home=HOME, granted_paths=[])
-        outputs = [wall.from_client(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                                                "params": {"name": "echo", "arguments": {}}}).encode() + b"\n")]
-        answer = {"jsonrpc": "2.0", "id": 1, "result": {"content": [], "structuredContent": {"parts": parts}}}
-        out = wall.from_server(json.dumps(answer, ensure_ascii=ascii_only).encode() + b"\n")
-        outputs += [out, wall.from_server(json.dumps({"jsonrpc": "2.0", "id": int(digits), "result": {}}).encode()
-                                          + b"\n")]
-        for decision in (decision for output in outputs for decision in output.decisions):
-            audit.write(**wall.audit_fields(decision))
-        audit.close()
-        received = b"".join(out.to_client)
-        assert json.loads(received)["id"] == 1, "control: the answer reached the client"
-        assert digits.encode() not in received
-        assert digits not in Path(f"{directory}/audit.jsonl").read_text()
+    wall = Firewall(fuzz_profile(), pins=Pins(), secrets={"BANK_PIN": digits}, home=HOME, granted_paths=[])
+    outputs = [wall.from_client(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                            "params": {"name": "echo", "arguments": {}}}).encode() + b"\n")]
+    answer = {"jsonrpc": "2.0", "id": 1, "result": {"content": [], "structuredContent": {"parts": parts}}}
+    out = wall.from_server(json.dumps(answer, ensure_ascii=ascii_only).encode() + b"\n")
+    outputs += [out, wall.from_server(json.dumps({"jsonrpc": "2.0", "id": int(digits), "result": {}}).encode()
+                                      + b"\n")]
+    logged = b"".join(audit.line(0.0, wall.audit_fields(decision))
+                      for decision in (decision for output in outputs for decision in output.decisions))
+    received = b"".join(out.to_client)
+    assert json.loads(received)["id"] == 1, "control: the answer reached the client"
+    assert digits.encode() not in received
+    assert digits.encode() not in logged
