@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mcpbox.errors import one_line
 from mcpbox.profile import Profile
 from mcpbox.relay import filters, jsonrpc
 from mcpbox.relay.clean import Cleaner
@@ -217,7 +218,7 @@ class Firewall:
         if pending is not None:
             output.to_client.append(jsonrpc.error(request_id, INTERNAL_ERROR,
                                                   f"mcpbox: the server's answer was dropped: {invalid.reason}") + b"\n")
-        output.notes.append(f"mcpbox: dropped a message from the server: {invalid.reason}\n".encode())
+        output.notes.append(_said(f"dropped a message from the server: {invalid.reason}"))
 
     # -- messages ----------------------------------------------------------------
 
@@ -307,7 +308,7 @@ class Firewall:
                                     + b"\n")
         self._audit(SERVER, self.clean.method_for_log(message.method), None, None, "drop", ENVELOPE_RULE,
                     len(message.raw))
-        self._note(f"mcpbox: dropped a {message.kind} from the server: {ENVELOPE_RULE}")
+        self._notes.append(_said(f"dropped a {message.kind} from the server: {ENVELOPE_RULE}"))
 
     def _end_pending(self, sender: str, request_id: Any) -> None:
         """A request of `sender`'s the other side will not answer now: forgotten, with its audit line."""
@@ -324,13 +325,12 @@ class Firewall:
         if hidden.name is None:
             self._decisions.append(Decision(direction=SERVER, decision="hide", rule="changed since first seen",
                                             event="pin", kind=hidden.kind))
-            self._tell(f"mcpbox: the server's instructions changed since they were first seen; they are withheld. "
-                       f"{see}")
+            self._tell(f"the server's instructions changed since they were first seen; they are withheld. {see}")
             return
         self._decisions.append(Decision(direction=SERVER, decision="hide", name=self.clean.for_log(hidden.name),
                                         rule="changed since first seen", event="pin", kind=hidden.kind,
                                         fields=hidden.fields))
-        self._tell(f"mcpbox: the server's {hidden.kind} {hidden.name!r} changed since it was first seen "
+        self._tell(f"the server's {hidden.kind} {hidden.name!r} changed since it was first seen "
                    f"({', '.join(hidden.fields)}); it is hidden and its calls refused. {see}")
 
     def _audit(self, direction: str, method: str | None, request_id: Any, name: Any, decision: str,
@@ -344,15 +344,12 @@ class Firewall:
             name=None if name is None else safe(name), rule=None if rule is None else safe(rule), size=size,
             response_size=response_bytes, duration=duration, arguments=arguments))
 
-    def _note(self, text: str) -> None:
-        self._notes.append(text.encode() + b"\n")
-
     def _tell(self, text: str) -> None:
         """Said on stderr and to the client too, as a log message it shows (notifications/message)."""
-        self._note(text)
+        self._notes.append(_said(text))
         self._told.append(json.dumps({"jsonrpc": "2.0", "method": "notifications/message", "params": {
-            "level": "warning", "logger": "mcpbox", "data": self.clean.redact(text)}}, ensure_ascii=False).encode()
-                          + b"\n")
+            "level": "warning", "logger": "mcpbox", "data": self.clean.redact(one_line(text))}},
+            ensure_ascii=False).encode() + b"\n")
 
     def _with_notes(self, output: Output) -> Output:
         """The output with what was said, decided and pinned while it was made."""
@@ -367,6 +364,11 @@ class Firewall:
             self._told.clear()
         output.pins_changed = self.pins.dirty
         return output
+
+
+def _said(text: str) -> bytes:
+    """A line of mcpbox's for the user's stderr (the pump makes it printable and redacts it)."""
+    return (one_line(text) + "\n").encode()
 
 
 def _outbox(output: Output, side: str) -> list[bytes]:
