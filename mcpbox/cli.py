@@ -65,9 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     learn = commands.add_parser(
         "learn", help="run a session like 'run' and write a least-privilege profile from what it used",
         description="Run COMMAND exactly as 'run' does, in the base profile's sandbox and firewall (nothing is "
-                    "granted that the base does not grant), then write to OUT a profile narrowed to what the "
+                    "granted that the base does not grant), then write to FILE a profile narrowed to what the "
                     "session used: the tools called, an argument glob per path argument, the resources read, "
-                    "the prompts fetched, the client capabilities asked for, the limits' peaks with headroom; "
+                    "the prompts fetched, the client capabilities asked for, the limits' peaks with headroom, "
+                    "and, when the base's network is a list of hosts, the hosts the server connected to (those "
+                    "the base refused are named in comments, not granted; a base of network = true is kept, as "
+                    "its connections cannot be observed); "
                     "a comment above each entry says what was observed. Put 'mcpbox learn --out FILE -- "
                     "COMMAND' in your client's config for one session, then review FILE and use it with run.")
     learn.add_argument("--profile", "-p", default="default", metavar="BASE", help="the profile to learn within")

@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from mcpbox import paths
@@ -25,8 +25,8 @@ XDG_ROOTS = frozenset({".local", ".config"})  # where state folders belong, thou
 
 
 def run(profile_name: str, command: list[str], learner: Any = None) -> int:
-    """`learner` (mcpbox learn): told the session's decisions, the firewall and the watchdog, to write a profile
-    from them after the session."""
+    """`learner` (mcpbox learn): told the session's decisions, the egress proxy's connections, the firewall and
+    the watchdog, to write a profile from them after the session."""
     loaded = profiles.load(profile_name)
     profile = loaded.profile
     argv = _argv(loaded, command)
@@ -38,7 +38,7 @@ def run(profile_name: str, command: list[str], learner: Any = None) -> int:
     # The one owner of the sandbox: whatever ends this block (the server, a stop signal, the client's stdout
     # failing, a bug) leaves nothing of the sandbox and no cgroup behind before an error reaches the CLI.
     signed = profile.verify if profile.verify is not None and profile.verify.artifact is not None else None
-    with _egress(loaded) as egress, \
+    with _egress(loaded, learner.connected if learner is not None else None) as egress, \
             (start_sandbox(profile, argv, bwrap, cgroup_name, egress=egress) if signed is None
              else _start_verified(profile, signed, argv, bwrap, cgroup_name, egress)) as starting:
         _become_subreaper()
@@ -132,9 +132,10 @@ def reset_pins(profile_name: str, command: list[str]) -> int:
 
 
 @contextlib.contextmanager
-def _egress(loaded: profiles.LoadedProfile) -> Iterator[str | None]:
+def _egress(loaded: profiles.LoadedProfile,
+            observe: Callable[[dict[str, object]], None] | None = None) -> Iterator[str | None]:
     """A network list: mcpbox's proxy for the session (its socket's folder, bound into the sandbox), ended
-    with it. Nothing of it is imported otherwise."""
+    with it. Nothing of it is imported otherwise. `observe` gets each connection's audit record (learn)."""
     listed = loaded.profile.sandbox.allowlist()
     if not listed:
         yield None
@@ -144,7 +145,7 @@ def _egress(loaded: profiles.LoadedProfile) -> Iterator[str | None]:
 
     user = spawn.sandbox_user()
     with Proxy([rules.parse(entry) for entry in listed], loaded.path, loaded.profile.audit.path,
-               loaded.profile.limits.connections, owner=user.uid if user.fresh else None) as proxy:
+               loaded.profile.limits.connections, owner=user.uid if user.fresh else None, observe=observe) as proxy:
         yield proxy.directory
 
 

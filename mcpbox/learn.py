@@ -8,15 +8,23 @@ argument glob per path argument (the common folder of the paths seen, never wide
 the resources read and prompts fetched, the client capabilities the server asked for and got, the limits'
 peaks with headroom. A comment above each entry says what was observed. Call arguments are never written
 into the profile but as the folders they lie in.
+
+A base with a network list runs the session through mcpbox's egress proxy, which hands the learner the
+audit record of every connection it judged: the hosts used are kept (with what went through them), the ones
+the base refused are named in comments only. A base with the host's whole network (`true`) is kept as it is:
+those connections never pass the proxy, so there is nothing to narrow it from.
 """
 
 import datetime as dt
 import math
 import os
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcpbox import profile as profiles
+from mcpbox.egress import rules
 from mcpbox.errors import UsageError
 from mcpbox.relay.interface import Decision
 
@@ -36,12 +44,18 @@ class Learner:
         self.prompts: set[str] = set()
         self.asked: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
+        self.connections: list[dict[str, object]] = []
         self.relay: Any = None
         self.watchdog: Any = None
         self.command: list[str] = []
 
     def watch(self, relay: Any, watchdog: Any, command: list[str]) -> None:
         self.relay, self.watchdog, self.command = relay, watchdog, command
+
+    def connected(self, record: dict[str, object]) -> None:
+        """The egress proxy's audit record of one connection, from its thread (list.append is atomic; the
+        profile is rendered only after the proxy has joined them all)."""
+        self.connections.append(record)
 
     def seen(self, decision: Decision) -> None:
         if decision.method in ASKS:
@@ -82,12 +96,86 @@ def argument_glob(paths: list[str], granted: list[str]) -> str | None:
     return f"{common.rstrip('/')}/**" if inside else None
 
 
-def render(learner: Learner) -> str:
+def value(item: Any) -> str:
+    """One TOML value as a profile writes it."""
     from tomli_w import dumps
 
-    def value(item: Any) -> str:
-        return dumps({"v": item})[4:].strip()
+    return dumps({"v": item})[4:].strip()
 
+
+@dataclass
+class Usage:
+    """What went through one learned network entry, for the comment above it."""
+
+    connections: int = 0
+    sent: int = 0
+    received: int = 0
+    allowed_by: set[str] = field(default_factory=set)
+    failures: Counter[str] = field(default_factory=Counter)
+
+    def add(self, record: dict[str, object]) -> None:
+        self.connections += 1
+        self.sent += _count(record, "sent")
+        self.received += _count(record, "received")
+        self.allowed_by.add(str(record["rule"]))
+        if record.get("decision") != "allow":
+            self.failures[str(record.get("reason"))] += 1
+
+    def describe(self, entry: str) -> str:
+        said = f"{self.connections} connection(s), {self.sent} bytes sent, {self.received} received"
+        if self.allowed_by != {entry}:
+            said += f"; allowed by the base's {', '.join(sorted(self.allowed_by))}"
+        return said + "".join(f"; {count} failed: {reason}" for reason, count in sorted(self.failures.items()))
+
+
+def _count(record: dict[str, object], key: str) -> int:
+    number = record.get(key)
+    return number if isinstance(number, int) else 0
+
+
+def learned_entry(host: str, port: int, allowed_by: rules.Entry) -> str:
+    """The narrowest entry that allows host:port as the base's entry did: the very host a wildcard matched,
+    an address as the base named it, and the port only where the base's entry named one (a bare name keeps
+    ports 443 and 80, as a link to http:// redirected to https:// needs both)."""
+    name = rules.normal(host) if allowed_by.wildcard else allowed_by.host
+    return name if allowed_by.ports == rules.DEFAULT_PORTS else rules.target(name, port)
+
+
+def network_lines(network: bool | tuple[str, ...], connections: Sequence[dict[str, object]]) -> list[str]:
+    """`network = ...` with what the egress proxy judged. Never wider than the base: `false` and `true` stay,
+    a list keeps only the hosts connected to through its entries; the hosts it refused are named in comments,
+    for the user to decide on, and granted nothing."""
+    if network is False:
+        return ["# as the base profile: no network", "network = false"]
+    if network is True:
+        return ["# as the base profile: the host's whole network. Its connections do not pass mcpbox's proxy, so",
+                "# which hosts the server reached is not known. To narrow it, learn again within a base whose",
+                "# network lists the hosts you expect: those used are kept, those it refuses named in comments.",
+                "network = true"]
+    entries = {entry.text: entry for entry in map(rules.parse, network)}
+    used: dict[str, Usage] = {}
+    refused: Counter[str] = Counter()
+    for record in connections:
+        host, port, rule = record.get("host"), record.get("port"), record.get("rule")
+        if not isinstance(host, str) or not isinstance(port, int) or not isinstance(rule, str):
+            continue  # not judged: a request the proxy could not read
+        if record.get("decision") == "deny":  # then the rule says why
+            refused[f"{rules.target(rules.normal(host), port)} ({rule})"] += 1
+        else:  # allowed by the entry `rule`, and reached or not
+            used.setdefault(learned_entry(host, port, entries[rule]), Usage()).add(record)
+    lines = [f"# the base's list: {', '.join(network)}; the entries the session used are kept"]
+    lines += [f"# tried, refused by the base profile: {what}, {count} time(s)"
+              for what, count in sorted(refused.items())]
+    if not used:
+        return [*lines, f"# {'no connection was allowed' if refused else 'the server made no connection'}",
+                "network = false"]
+    lines.append("network = [")
+    for entry, usage in sorted(used.items()):
+        lines += [f"    # {usage.describe(entry)}", f"    {value(entry)},"]
+    return [*lines, "]"]
+
+
+def render(learner: Learner) -> str:
     base = learner.loaded.profile
     sandbox, limits = base.sandbox, base.limits
     granted = [path for path, _ in sandbox.granted(os.getcwd())]
@@ -102,9 +190,9 @@ def render(learner: Learner) -> str:
              f"# under the profile {learner.loaded.path}. Everything below was granted there; what the session",
              "# did not use is left out. Review it before use.",
              f"description = {value(f'learned from a session of {os.path.basename(learner.command[0])}' if learner.command else 'learned')}",
-             "", "[sandbox]", "# as the base profile: learning grants nothing it does not"]
-    lines += [f"network = {value(sandbox.network if isinstance(sandbox.network, bool) else list(sandbox.network))}",
-              f"read_only = {value(list(sandbox.read_only))}", f"read_write = {value(list(sandbox.read_write))}",
+             "", "[sandbox]", *network_lines(sandbox.network, learner.connections),
+             "# as the base profile: learning grants nothing it does not"]
+    lines += [f"read_only = {value(list(sandbox.read_only))}", f"read_write = {value(list(sandbox.read_write))}",
               f"writable_args = {value(sandbox.writable_args)}"]
     present = [name for name in sandbox.env if name in os.environ]
     lines += [f"# passed from the environment mcpbox ran in (of the base's {', '.join(sandbox.env) or 'none'})",

@@ -3,11 +3,14 @@ test, and writing the profiles it reads and reading back what it wrote."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -53,6 +56,49 @@ def private_xdg(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     """Keep each test's mcpbox caches and user profiles out of the real home."""
     for name, path in xdg_dirs(tmp_path_factory.mktemp("xdg")).items():
         monkeypatch.setenv(name, path)
+
+
+class Listener(NamedTuple):
+    url: str
+    host: str
+    port: int
+    requests: list[str]
+
+
+@pytest.fixture
+def listeners() -> Iterator[tuple[Listener, Listener]]:
+    """Two loopback web servers for the egress proxy's tests, each recording the paths it was asked for: on
+    127.0.0.2 (a profile allows it) and 127.0.0.3 (it does not); a client's NO_PROXY for 127.0.0.1 catches
+    neither, and nothing is sent beyond 127.0.0.0/8."""
+    made, servers = [], []
+    for host in ("127.0.0.2", "127.0.0.3"):
+        requests: list[str] = []
+
+        class Page(http.server.BaseHTTPRequestHandler):
+            seen = requests
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.seen.append(self.path)
+                body = f"<html><body><p>page {self.path} from {self.server.server_address[0]}</p></body></html>"
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer((host, 0), Page)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        port = server.server_address[1]
+        made.append(Listener(f"http://{host}:{port}", host, port, requests))
+    yield made[0], made[1]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,12 @@
-"""`mcpbox learn` end to end: a session of the real server-filesystem and server-everything, driven by the `mcp`
-SDK, yields a profile under which the same session passes and a call outside it is refused."""
+"""`mcpbox learn` end to end: a session of the real server-filesystem, server-everything and (through the egress
+proxy, to listeners the test opens on loopback) mcp-server-fetch, driven by the `mcp` SDK, yields a profile under
+which the same session passes and a call or host outside it is refused."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -13,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from conftest import EVERYTHING, FILESYSTEM, require, run_client_entry, write_profile
+from conftest import EVERYTHING, FILESYSTEM, MCPBOX, SERVERS, require, run_client_entry, write_profile
+from mcpbox import learn
 
 pytest.importorskip("mcp", reason="the mcp Python SDK is a test dependency (pip install -e .[test])")
 TIMEOUT = 90.0  # against hangs only
@@ -94,3 +97,72 @@ def test_an_everything_session_learns_only_the_tool_it_called(tmp_path: Path) ->
     assert again.returncode == 2 and again.stderr == f"mcpbox: {learned} exists: mcpbox learn does not overwrite a " \
                                                       "file; give another --out\n"
     assert tomllib.loads(learned.read_text()) == document, "an existing file is never replaced"
+
+
+def test_a_fetch_session_learns_the_host_it_reached_and_names_the_one_refused(listeners, tmp_path: Path) -> None:
+    server = require(SERVERS / "py" / "bin" / "mcp-server-fetch")
+    allowed, unlisted = listeners
+    entry = f"{allowed.host}:{allowed.port}"
+    base = write_profile(tmp_path / "base.toml", f'[sandbox]\nnetwork = ["{entry}", "api.example.com"]\n')
+    learned = tmp_path / "learned.toml"
+    fetch = [str(server), "--ignore-robots-txt", "--allow-private-ips"]
+    calls = [("fetch", {"url": f"{allowed.url}/learned", "raw": True}),
+             ("fetch", {"url": f"{unlisted.url}/learned", "raw": True})]
+    _, (good, bad) = session(["learn", "--profile", str(base), "--out", str(learned)], fetch, calls,
+                             tmp_path / "learn.stderr")
+    assert "page /learned from 127.0.0.2" in text(good) and "403" in text(bad), (text(good), text(bad))
+    written = learned.read_text()
+    document = tomllib.loads(written)
+    assert document["sandbox"]["network"] == [entry], "the unused api.example.com is left out"
+    assert re.search(rf'    # 1 connection\(s\), [1-9]\d* bytes sent, [1-9]\d* received\n    "{entry}",', written)
+    target = f"{unlisted.host}:{unlisted.port}"
+    assert f"# tried, refused by the base profile: {target} ({target} is not on the profile's network list), " \
+           "1 time(s)" in written
+    check = subprocess.run([*MCPBOX, "check", str(learned)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and f"network:     only {entry} " in check.stdout, check.stderr
+    # Under the learned profile the same session reaches the host it used and is refused the other.
+    _, (good, bad) = session(["run", "--profile", str(learned)], fetch, calls, tmp_path / "run.stderr")
+    assert "page /learned from 127.0.0.2" in text(good) and "403" in text(bad) and target in text(bad)
+    assert allowed.requests == ["/learned", "/learned"] and unlisted.requests == []
+
+
+def network(base: bool | tuple[str, ...], records: list[dict[str, object]]) -> tuple[Any, str]:
+    """The learned `network` value from the proxy's records, and its lines as written."""
+    lines = "\n".join(learn.network_lines(base, records))
+    return tomllib.loads(lines)["network"], lines
+
+
+def allow(host: str, port: int, rule: str) -> dict[str, object]:
+    """The proxy's record of a connection `rule` allowed, 10 bytes sent and 20 received."""
+    return {"kind": "http-connect", "host": host, "port": port, "rule": rule, "decision": "allow", "sent": 10,
+            "received": 20}
+
+
+def test_a_learned_list_is_never_wider_than_the_entry_that_allowed_each_host() -> None:
+    base = ("*.githubusercontent.com", "example.com:8443", "[::1]:8080", "api.github.com", "unused.example.org")
+    records = [allow("Raw.GitHubUserContent.com.", 443, "*.githubusercontent.com"),
+               allow("raw.githubusercontent.com", 443, "*.githubusercontent.com"),
+               allow("example.com", 8443, "example.com:8443"), allow("::1", 8080, "[::1]:8080"),
+               {"kind": "http-connect", "host": "api.github.com", "port": 443, "rule": "api.github.com",
+                "decision": "error", "reason": "cannot connect to 140.82.112.5:443: Connection refused"},
+               {"kind": "http-connect", "host": "evil.example", "port": 443, "decision": "deny",
+                "rule": "evil.example:443 is not on the profile's network list"},
+               {"decision": "error", "reason": "the request ended before its headers did"}]
+    listed, lines = network(base, records)
+    assert listed == ["[::1]:8080", "api.github.com", "example.com:8443", "raw.githubusercontent.com"]
+    assert "    # 2 connection(s), 20 bytes sent, 40 received; allowed by the base's *.githubusercontent.com\n" \
+           '    "raw.githubusercontent.com",' in lines
+    assert "# 1 connection(s), 0 bytes sent, 0 received; 1 failed: cannot connect to 140.82.112.5:443: " \
+           "Connection refused" in lines
+    assert "# tried, refused by the base profile: evil.example:443 (evil.example:443 is not on the profile's " \
+           "network list), 1 time(s)" in lines
+
+
+def test_no_connection_allowed_learns_no_network_and_true_stays_true() -> None:
+    refused = {"host": "a.example", "port": 443, "decision": "deny", "rule": "a.example:443 is not on the list"}
+    for records, said in (([refused], "# no connection was allowed"), ([], "# the server made no connection")):
+        listed, lines = network(("b.example",), records)
+        assert listed is False and f"{said}\nnetwork = false" in lines
+    listed, lines = network(True, [])
+    assert listed is True and "learn again within a base whose\n# network lists the hosts you expect" in lines
+    assert network(False, []) == (False, "# as the base profile: no network\nnetwork = false")

@@ -5,7 +5,8 @@ The first byte tells the protocol (5: SOCKS5, else HTTP). The target is judged b
 resolved here, and connected to by the one address judged; TLS is not intercepted (CONNECT and SOCKS
 carry the bytes as they are). A refusal gets an answer the server can show (a 403 naming the host, the
 reason and the profile; SOCKS reply 2), one stderr line per refused host:port, and each connection one
-audit line: host, port, address, decision, bytes each way, duration.
+audit line: host, port, address, decision, the rule, bytes each way, duration. The same record goes to an
+optional observer (`mcpbox learn`, which writes the hosts used from them).
 
 Owned by `mcpbox run` as a context manager: one listener thread and a thread per connection (at most
 `[limits] connections`; more are refused with 503), all ended and joined when the session ends.
@@ -19,7 +20,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mcpbox.egress import rules
 
@@ -35,8 +36,11 @@ def resolve(host: str, port: int) -> list[str]:
 
 class Proxy:
     def __init__(self, entries: Sequence[rules.Entry], profile: str, audit_path: str | None, connections: int,
-                 owner: int | None = None, resolver: rules.Resolver = resolve) -> None:
+                 owner: int | None = None, resolver: rules.Resolver = resolve,
+                 observe: Callable[[dict[str, object]], None] | None = None) -> None:
+        """`observe`: called from the connection's thread with each connection's audit record, once it ends."""
         self.entries = list(entries)
+        self.observe = observe
         self.profile = profile
         self.audit_path = audit_path
         self.resolver = resolver
@@ -112,8 +116,11 @@ class Proxy:
             if record:
                 from mcpbox.audit import write_one
 
+                record["seconds"] = round(time.monotonic() - began, 3)
                 write_one(self.audit_path, event="egress", server=os.path.basename(self.profile).removesuffix(".toml"),
-                          **record, seconds=round(time.monotonic() - began, 3))
+                          **record)
+                if self.observe is not None:
+                    self.observe(record)
 
     def _handle(self, client: socket.socket) -> dict[str, object]:
         first = client.recv(1, socket.MSG_PEEK)

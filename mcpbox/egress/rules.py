@@ -107,12 +107,17 @@ def _compatible(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return ipaddress.IPv4Address(value) if value >> 32 == 0 and value > 1 else None
 
 
+def normal(host: str) -> str:
+    """A target's host as entries are matched against it: no brackets, lower case, no trailing dot."""
+    return host.strip("[]").lower().rstrip(".")
+
+
 def decide(host: str, port: int, entries: Sequence[Entry], resolve: Resolver) -> Decision:
     """Whether the profile lets the server reach host:port, and the one address to connect to."""
-    name = host.strip("[]").lower().rstrip(".")
+    name = normal(host)
     entry = next((entry for entry in entries if entry.matches(name, port)), None)
     if entry is None:
-        return Decision(False, None, f"{_target(name, port)} is not on the profile's network list")
+        return Decision(False, None, f"{target(name, port)} is not on the profile's network list")
     if entry.address is not None:
         return Decision(True, str(entry.address), entry.text)
     try:
@@ -128,5 +133,6 @@ def decide(host: str, port: int, entries: Sequence[Entry], resolve: Resolver) ->
                                           "only when the list names that address)")
 
 
-def _target(host: str, port: int) -> str:
+def target(host: str, port: int) -> str:
+    """host:port as a profile's list and mcpbox's messages write it (an IPv6 address in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,72 +1,27 @@
 """The egress proxy end to end: real runtimes in the sandbox (Python's urllib and raw sockets, Node's fetch,
 PyPI mcp-server-fetch driven by the mcp SDK) reach only the hosts a profile lists, through mcpbox.
 
-Every target is a listener this test opens on the host's loopback (127.0.0.2 and 127.0.0.3, which a
-client's NO_PROXY for 127.0.0.1 does not catch), named by address in the test's profile; each counts the
-requests it got, so that "no connection reached a listener the profile does not name" is checked, not
-assumed. Nothing here sends a packet beyond 127.0.0.0/8.
+Every target is a listener the test opens on the host's loopback (conftest's `listeners`: 127.0.0.2 and
+127.0.0.3, which a client's NO_PROXY for 127.0.0.1 does not catch), named by address in the test's
+profile; each counts the requests it got, so that "no connection reached a listener the profile does not
+name" is checked, not assumed. Nothing here sends a packet beyond 127.0.0.0/8.
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import os
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
-from conftest import MCPBOX, NODE22, SERVERS, audit_lines, write_profile
+from conftest import MCPBOX, NODE22, SERVERS, Listener, audit_lines, write_profile
 
 PYTHON = "/usr/bin/python3"
 FETCH = SERVERS / "py" / "bin" / "mcp-server-fetch"
 pytestmark = pytest.mark.skipif(not os.path.exists(PYTHON), reason=f"the forwarder needs {PYTHON}")
-
-
-class Listener(NamedTuple):
-    url: str
-    host: str
-    port: int
-    requests: list[str]
-
-
-@pytest.fixture
-def listeners() -> Iterator[tuple[Listener, Listener]]:
-    """An allowed and an unlisted loopback web server, each recording the paths it was asked for."""
-    made, servers = [], []
-    for host in ("127.0.0.2", "127.0.0.3"):
-        requests: list[str] = []
-
-        class Page(http.server.BaseHTTPRequestHandler):
-            seen = requests
-
-            def do_GET(self) -> None:  # noqa: N802
-                self.seen.append(self.path)
-                body = f"<html><body><p>page {self.path} from {self.server.server_address[0]}</p></body></html>"
-                data = body.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer((host, 0), Page)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        port = server.server_address[1]
-        made.append(Listener(f"http://{host}:{port}", host, port, requests))
-    yield made[0], made[1]
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def profile_for(tmp_path: Path, allowed: Listener, extra: str = "") -> Path:
