@@ -5,13 +5,12 @@ nothing to remove), and a whole raw message is tested first (most messages
 need no walk at all), so a large result costs little more than parsing it.
 """
 
-from __future__ import annotations
-
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 # Unicode's Default_Ignorable_Code_Point, from DerivedCoreProperties.txt of Unicode 16.0 (the same set since 9.0):
 # code points a renderer that does not support them shows as nothing. Python's unicodedata has no such property.
@@ -55,19 +54,23 @@ PICTOGRAPHIC = ("\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u
 _TAG = {ch: chr(0xE0000 + ord(ch)) for ch in "abcdefghijklmnopqrstuvwxyz"}
 RGI_FLAGS = "|".join("\U0001f3f4" + "".join(_TAG[ch] for ch in region) + "\U000e007f"
                      for region in ("gbeng", "gbsct", "gbwls"))
+# Each removal takes a whole run (after its first, no selector or joiner of a run can be kept), so a text made
+# of them costs one match, not one per character (~0.4 µs each: 16 MiB of U+00AD took 7 s).
 INVISIBLE = re.compile(
     f"({RGI_FLAGS})"  # kept: the substitution writes group 1 back, which is empty for every other match
-    f"|(?<![{PICTOGRAPHIC}])(?!(?<=[#*0-9])\ufe0f\u20e3)[\ufe0e\ufe0f]"
-    f"|(?!(?:(?<=[{PICTOGRAPHIC}])|(?<=[{PICTOGRAPHIC}]\ufe0f))\u200d[{PICTOGRAPHIC}])\u200d"
-    f"|[{_class(DEFAULT_IGNORABLE + ALSO_INVISIBLE, leaving=chr(0x200D) + chr(0xFE0E) + chr(0xFE0F))}]")
+    f"|(?<![{PICTOGRAPHIC}])(?!(?<=[#*0-9])\ufe0f\u20e3)[\ufe0e\ufe0f]+"
+    f"|(?!(?:(?<=[{PICTOGRAPHIC}])|(?<=[{PICTOGRAPHIC}]\ufe0f))\u200d[{PICTOGRAPHIC}])\u200d+"
+    f"|[{_class(DEFAULT_IGNORABLE + ALSO_INVISIBLE, leaving=chr(0x200D) + chr(0xFE0E) + chr(0xFE0F))}]+")
 # ECMA-48's escape grammar, in its 7-bit (ESC Fe) and 8-bit (C1) forms: a control sequence (CSI, parameter,
 # intermediate and final bytes); a control string (OSC, DCS, SOS, PM, APC) up to ST, BEL or what starts another
 # escape, or to the end of the text; an nF escape (intermediates, then a final byte); an Fp, Fe or Fs escape. A
-# sequence cut short loses what it has.
-ANSI = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
-                  r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-                  r"|\x1b[ -/]+[0-~]?|\x1b[0-~]")
+# sequence cut short loses what it has. Every form starts with one character of a class, then tells by a
+# lookbehind which it was: sre then skips to that class in C (a branch per form tried everywhere: 30 ns a character).
+ANSI = re.compile(r"[\x1b\x90\x98\x9b\x9d-\x9f](?:(?:(?<=\x1b)\[|(?<=\x9b))[0-?]*[ -/]*[@-~]?"
+                  r"|(?:(?<=\x1b)[\]PX^_]|(?<=[\x90\x98\x9d-\x9f]))[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                  r"|(?<=\x1b)[ -/]+[0-~]?|(?<=\x1b)[0-~])")
 STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # what ANSI left: a lone ESC, ST, any C1
+STRAY_CONTROLS = re.compile(STRAY_CONTROL.pattern + "+")  # removed a run at a time
 # Raw-byte hints that a message may hold something the result cleaner removes, each led by its first byte: a
 # JSON \u, \b or \f escape (the only ways an ASCII message can spell ESC, backspace, form feed or any character
 # past ASCII), or the exact UTF-8 of an invisible character or a C1 control (a bare \xe2\x80 would match every
@@ -89,15 +92,42 @@ def _utf8_pattern(first: int, last: int) -> bytes:
         b"[\x80-\xbf]" * tail)
 
 
-def _suspect_led() -> list[tuple[bytes, re.Pattern[bytes]]]:
-    by_lead: dict[bytes, list[bytes]] = {b"\\": [U_ESCAPE.pattern]}
+def _utf8_needles(first: int, last: int) -> list[bytes]:
+    """The UTF-8 of first..last as literal byte strings, without the trailing bytes that may be any
+    continuation byte (valid UTF-8 always has them): 32 for U+0080-009F, one (F3 A0) for the 4096 tags."""
+    low, high = chr(first).encode(), chr(last).encode()
+    end = len(low)
+    while end > 1 and low[end - 1] == 0x80 and high[end - 1] == 0xBF:
+        end -= 1
+    common = next((i for i in range(end) if low[i] != high[i]), end - 1)
+    return [low[:common] + bytes([byte]) for byte in range(low[common], high[common] + 1)]
+
+
+class Led(NamedTuple):
+    """Needles sharing a lead character. At each lead, `pattern` (which starts with it) tells whether
+    one of them starts there; `needles` are the same as literals, (index of the lead, needle), for
+    when the lead is everywhere."""
+
+    lead: Any
+    pattern: re.Pattern[Any]
+    needles: tuple[tuple[int, Any], ...]
+
+
+def _suspect_led() -> list[Led]:
+    """The ASCII message's lead (backslash) first."""
+    by_lead: dict[bytes, tuple[list[bytes], list[bytes]]] = {b"\\": ([U_ESCAPE.pattern], [b"\\u", b"\\b", b"\\f"])}
     for first, last in DEFAULT_IGNORABLE + ALSO_INVISIBLE + RAW_CONTROLS:
-        by_lead.setdefault(chr(first).encode()[:1], []).append(_utf8_pattern(first, last))
-    return [(lead, re.compile(b"|".join(patterns))) for lead, patterns in by_lead.items()]
+        patterns, literals = by_lead.setdefault(chr(first).encode()[:1], ([], []))
+        patterns.append(_utf8_pattern(first, last))
+        literals += _utf8_needles(first, last)
+    return [Led(lead, re.compile(b"|".join(patterns)),
+                tuple((0, needle) for needle in literals))
+            for lead, (patterns, literals) in by_lead.items()]
 
 
 SUSPECT_LED = _suspect_led()
-LEAD_TRIES = 16  # leads checked one by one before the regex scans the rest
+LEAD_TRIES = 16  # hits of a lead (or anchor) checked one by one before the search turns to a rarer character
+SHORT_NEEDLE = 3  # up to this length, a needle's last resort is a literal regex rather than `find`
 SHORT_DATA = 512  # up to this length, one regex of all needles beats a memchr hop per lead (each hop is a call)
 COMMON_BYTES = b' etaoinsrhldcu\n.,":mfpgwybv{}[]0123456789kETAOINSRHLDCUMFPGWYBVKxjqzXJQZ'
 
@@ -108,24 +138,48 @@ def suspect(raw: bytes) -> bool:
     ESC and the other C0 controls can only be spelled as escapes there (JSON allows them nowhere
     raw), but DEL may be raw, so an ASCII message needs only the scans for \\u and DEL."""
     if raw.isascii():
-        return b"\x7f" in raw or _led_search(raw, b"\\", U_ESCAPE)
-    return any(_led_search(raw, lead, pattern) for lead, pattern in SUSPECT_LED)
+        return b"\x7f" in raw or _led_search(raw, SUSPECT_LED[0])
+    return any(_led_search(raw, led) for led in SUSPECT_LED)
 
 
-def _led_search(data: Any, lead: Any, pattern: re.Pattern[Any]) -> bool:
-    """Whether `pattern`, which starts with `lead`, occurs in `data`.
+def _led_search(data: Any, led: Led) -> bool:
+    """Whether one of `led`'s needles occurs in `data`.
 
     `find` jumps to each lead at memchr speed (~0.7 ms over 16 MiB, where a regex's own scan
-    or `needle in data` takes 5-15 ms); a lead that keeps turning up without a match hands
-    the rest to the regex, so a frequent lead costs no more than the regex alone."""
-    at = data.find(lead)
+    or `needle in data` takes 5-15 ms) and the pattern tells there whether a needle starts. A
+    lead that keeps turning up without a match (a payload made of it) hands each needle to
+    `_needle_from`: the pattern tried at every position would cost 0.1-1 µs each."""
+    at = data.find(led.lead)
     for _ in range(LEAD_TRIES):
         if at < 0:
             return False
-        if pattern.match(data, at):
+        if led.pattern.match(data, at):
             return True
-        at = data.find(lead, at + 1)
-    return at >= 0 and pattern.search(data, at) is not None
+        at = data.find(led.lead, at + 1)
+    return at >= 0 and any(_needle_from(data, needle, max(0, at - lead_at)) for lead_at, needle in led.needles)
+
+
+def _needle_from(data: Any, needle: Any, start: int) -> bool:
+    """Whether `needle` starts in `data` at `start` or later, in time linear in `len(data)` whatever it holds.
+
+    Each anchor (`_anchors`) is hopped to with memchr and the needle checked there; one that keeps turning
+    up gives way to the next from where it got to (no needle starts before: each was checked).
+    When all of them are frequent, a linear search does the rest: sre's literal search, 2-3 times
+    faster than `find` (Horspool, 1-3 ns a byte) on short needles and as many times slower on long ones."""
+    for index, char in _anchors(needle):
+        at = data.find(char, start + index)
+        for _ in range(LEAD_TRIES):
+            if at < 0:
+                return False
+            if data.startswith(needle, at - index):
+                return True
+            at = data.find(char, at + 1)
+        if at < 0:
+            return False
+        start = at - index
+    if len(needle) <= SHORT_NEEDLE:
+        return re.compile(re.escape(needle)).search(data, start) is not None
+    return data.find(needle, start) >= 0
 
 
 def _utf8(text: str) -> bytes:
@@ -133,7 +187,8 @@ def _utf8(text: str) -> bytes:
 
 
 def needle_search(needles: Iterable[str]) -> Callable[[Any], bool]:
-    """`any(needle in data ...)` for str data, or bytes holding their UTF-8, at close to memchr speed.
+    """`any(needle in data ...)` for str data, or bytes holding their UTF-8, at close to memchr speed,
+    and linear whatever the data.
 
     Needles are grouped by their rarest character, which leads one regex per group (the
     needles around it as lookbehind and lookahead): `_led_search` finds it with memchr.
@@ -143,17 +198,18 @@ def needle_search(needles: Iterable[str]) -> Callable[[Any], bool]:
         return lambda data: False
     groups: dict[str, list[tuple[str, str]]] = {}
     for needle in wanted:
-        rank = [COMMON_BYTES.find(ch.encode()) if ch.isascii() else -1 for ch in needle]
-        pick = min(range(len(needle)), key=lambda i: (rank[i] != -1, -rank[i]))  # not common = rarest
+        pick = min(range(len(needle)), key=lambda i: _rarity(needle[i]))
         groups.setdefault(needle[pick], []).append((needle[:pick], needle[pick + 1:]))
 
-    checks: dict[type, list[tuple[Any, re.Pattern[Any]]]] = {str: [], bytes: []}
+    checks: dict[type, list[Led]] = {str: [], bytes: []}
     for lead, parts in groups.items():  # re.escape leaves non-ASCII alone: a str pattern's UTF-8 is the bytes one
         tails = [(f"(?<={re.escape(before + lead)})" if before else "") + (f"(?={re.escape(after)})" if after else "")
                  for before, after in parts]
         pattern = re.escape(lead) + (f"(?:{'|'.join(tails)})" if all(tails) else "")
-        checks[str].append((lead, re.compile(pattern, re.S)))
-        checks[bytes].append((_utf8(lead), re.compile(_utf8(pattern), re.S)))
+        checks[str].append(Led(lead, re.compile(pattern, re.S), tuple(
+            (len(before), before + lead + after) for before, after in parts)))
+        checks[bytes].append(Led(_utf8(lead), re.compile(_utf8(pattern), re.S), tuple(
+            (len(_utf8(before)), _utf8(before + lead + after)) for before, after in parts)))
     alternation = "|".join(map(re.escape, wanted))
     short = {str: re.compile(alternation), bytes: re.compile(_utf8(alternation))}
 
@@ -161,9 +217,37 @@ def needle_search(needles: Iterable[str]) -> Callable[[Any], bool]:
         kind = str if isinstance(data, str) else bytes
         if len(data) <= SHORT_DATA:
             return short[kind].search(data) is not None
-        return any(_led_search(data, lead, pattern) for lead, pattern in checks[kind])
+        return any(_led_search(data, led) for led in checks[kind])
 
     return search
+
+
+def _rarity(char: Any) -> tuple[bool, int]:
+    """How common `char` (a character, or a byte of UTF-8) is in text, rarest lowest: one that is not
+    in COMMON_BYTES (an ASCII symbol, a control, anything past ASCII) is rarest."""
+    place = COMMON_BYTES.find(char.encode() if isinstance(char, str) else char) if char.isascii() else -1
+    return place != -1, -place
+
+
+@functools.lru_cache(maxsize=1024)
+def _anchors(needle: Any) -> tuple[tuple[int, Any], ...]:
+    """(index, character) of each distinct character of `needle`, rarest first; among the equally rare
+    (bytes past ASCII), the later first: the last byte of a UTF-8 sequence tells it from its neighbours.
+    Made when first needed (a payload that defeats a lead), not with each Redactor."""
+    seen = set()
+    anchors = []
+    for index in sorted(range(len(needle)), key=lambda i: (_rarity(needle[i:i + 1]), -i)):
+        char = needle[index:index + 1]
+        if char not in seen:
+            seen.add(char)
+            anchors.append((index, char))
+    return tuple(anchors)
+
+
+def _holds(text: Any, needle: Any) -> bool:
+    """`needle in text`, at memchr speed when a character of `needle` is rare in `text`, and linear
+    whatever `text` holds (`find` is Horspool: 1-3 ns a byte over 16 MiB for a short needle)."""
+    return needle in text if len(text) <= SHORT_DATA else _needle_from(text, needle, 0)
 
 
 TOKEN_PATTERNS: list[tuple[str, str, str]] = [  # (label, literal prefix, regex)
@@ -243,10 +327,10 @@ class Redactor:
         if not self._always_walk and not self._has_needle(text):
             return text
         for name, value in self._secrets:
-            if value in text:
+            if _holds(text, value):
                 text = text.replace(value, f"[redacted:{name}]")
         for label, prefix, pattern in self._patterns:
-            if not prefix or prefix in text:
+            if not prefix or _holds(text, prefix):
                 text = pattern.sub(f"[redacted:{label}]", text)
         return text
 
@@ -256,15 +340,17 @@ def _without_invisible(text: str) -> str:
 
 
 def _without_escapes(text: str) -> str:
-    """Invisible characters go first: one between ESC and the rest of a sequence must not hide it."""
-    return ANSI.sub("", _without_invisible(text))
+    """Invisible characters go first: one between ESC and the rest of a sequence must not hide it.
+    ASCII text without ESC has none (C1 controls are past ASCII): memchr says so."""
+    text = _without_invisible(text)
+    return text if text.isascii() and "\x1b" not in text else ANSI.sub("", text)
 
 
 def clean_definition_text(text: str) -> str:
     """What the model may read of a definition: no escapes, no stray controls, nothing invisible."""
     if text.isascii() and not STRAY_CONTROL.search(text):
         return text
-    return STRAY_CONTROL.sub("", _without_escapes(text))
+    return STRAY_CONTROLS.sub("", _without_escapes(text))
 
 
 def result_cleaner(keep_ansi: bool) -> Callable[[str], str]:

@@ -13,6 +13,7 @@ while a buffer is over its high-water mark.
 
 import errno
 import fcntl
+import itertools
 import os
 import selectors
 import signal
@@ -33,7 +34,10 @@ if TYPE_CHECKING:
 
 WATCHDOG_SECONDS = 0.5
 HIGH_WATER = 4 * 1024 * 1024
-READ_SIZE = 64 * 1024  # a pipe holds 64 KiB; more only costs an mmap/munmap per read
+PIPE_SIZE = 1024 * 1024  # asked of the pipes mcpbox reads and writes (Linux's default pipe-max-size)
+READ_SIZE = 64 * 1024  # a read's size, as a pipe holds 64 KiB unless grown: more costs an mmap/munmap per read
+LARGE_READ = PIPE_SIZE  # a read's size after one that filled READ_SIZE: a large message is arriving
+WRITE_BATCH = 64  # queued buffers written by one writev
 SPIN_SECONDS = 100e-6
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 START_SECONDS = 30.0  # default of [limits] start_seconds: a first request unanswered this long, it stalled
@@ -42,52 +46,78 @@ TAIL_LINES = 20  # of the server's stderr, kept (as shown) until it answers, for
 
 
 class Sink:
-    """A non-blocking output that writes through and buffers only what the peer cannot take yet."""
+    """A non-blocking output that writes through and queues only what the peer cannot take yet: views of
+    the bytes it was given, not a copy, so a large message the client reads slowly is held once."""
 
     def __init__(self, fd: int, name: str, on_broken: Callable[[], None] | None = None) -> None:
         self.fd = fd
         self.name = name  # for the one line when writing fails
-        self.pending = bytearray()
+        self.queue: deque[memoryview] = deque()
+        self.pending = 0  # bytes queued
         self.closed = False
         self.watched = False  # registered for EVENT_WRITE
         self.close_when_drained = False
         self._on_broken = on_broken
 
-    def send(self, data: bytes) -> None:
-        if self.closed or not data:
+    def send(self, chunks: list[bytes]) -> None:
+        """`chunks` in one writev (a message and its newline may come apart at no cost); what the peer
+        does not take is queued."""
+        if self.closed or not chunks:
             return
-        if self.pending:
-            self.pending += data
+        written = 0 if self.queue else self._write(chunks[:WRITE_BATCH])
+        if self.closed:
             return
-        written = self._write(data)
-        if written < len(data):
-            self.pending += memoryview(data)[written:]  # one copy, not two
+        for chunk in chunks:
+            if written >= len(chunk):
+                written -= len(chunk)
+                continue
+            view = memoryview(chunk if isinstance(chunk, bytes) else bytes(chunk))[written:]  # a bytearray may change
+            written = 0
+            self.queue.append(view)
+            self.pending += len(view)
 
     def flush(self) -> None:
-        if self.pending and not self.closed:
-            del self.pending[: self._write(self.pending)]
+        if self.queue and not self.closed:
+            self._drop(self._write(list(itertools.islice(self.queue, WRITE_BATCH))))
         if not self.pending and self.close_when_drained:
             self.close()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.pending.clear()
+            self._forget()
             os.close(self.fd)
 
-    def _write(self, data: bytes | bytearray) -> int:
+    def _drop(self, written: int) -> None:
+        """The queue without its first `written` bytes (none left when writing found the reader gone)."""
+        if self.closed:
+            return
+        self.pending -= written
+        while written:
+            head = self.queue[0]
+            if written < len(head):
+                self.queue[0] = head[written:]
+                return
+            written -= len(head)
+            self.queue.popleft()
+
+    def _forget(self) -> None:
+        self.queue.clear()
+        self.pending = 0
+
+    def _write(self, views: list[Any]) -> int:
         try:
-            return os.write(self.fd, data)
+            return os.writev(self.fd, views)
         except BlockingIOError:
             return 0
         except OSError as error:
             if error.errno not in (errno.EPIPE, errno.EBADF, errno.ECONNRESET):  # not the reader going away
                 raise RelayError(f"cannot write to {self.name}: {error.strerror}; the server was stopped") from None
             self.closed = True
-            self.pending.clear()
+            self._forget()
             if self._on_broken is not None:
                 self._on_broken()
-            return len(data)
+            return sum(map(len, views))
 
 
 class Stop(NamedTuple):
@@ -136,6 +166,7 @@ class Pump:
         self.open_sources = {self.client_in, self.server_out, self.server_err}
         self.paused: set[int] = set()
         self.always_ready: set[int] = set()  # a regular file or /dev/null as stdin: epoll refuses those
+        self.read_sizes: dict[int, int] = {}  # fd -> its next read's size, when not READ_SIZE
 
     # -- setup and teardown -------------------------------------------------
 
@@ -146,6 +177,8 @@ class Pump:
         saved_flags = {fd: _set_nonblocking(fd) for fd in (self.client_in, self.to_client.fd)}
         for fd in (self.server_out, self.server_err, self.to_server.fd):
             _set_nonblocking(fd)
+        for fd in (self.server_out, self.to_client.fd):  # large results go this way; requests are small
+            _grow_pipe(fd)
         try:
             self.selector.register(wake_read, selectors.EVENT_READ)
             for fd in self.open_sources:
@@ -261,7 +294,7 @@ class Pump:
         for source, sink in ((self.client_in, self.to_server), (self.server_out, self.to_client)):
             if source not in self.open_sources:
                 continue
-            full = len(sink.pending) > HIGH_WATER
+            full = sink.pending > HIGH_WATER
             if full and source not in self.paused:
                 if source not in self.always_ready:
                     self.selector.unregister(source)
@@ -273,12 +306,17 @@ class Pump:
     # -- data ---------------------------------------------------------------
 
     def _read(self, fd: int) -> None:
+        size = self.read_sizes.get(fd, READ_SIZE)
         try:
-            data = os.read(fd, READ_SIZE)
+            data = os.read(fd, size)
         except BlockingIOError:
             return
         except OSError:
             data = b""
+        if len(data) >= READ_SIZE:
+            self.read_sizes[fd] = LARGE_READ
+        else:
+            self.read_sizes.pop(fd, None)
         if fd == self.server_err:
             self._say_raw(self.stderr_lines.feed(data) if data else self.stderr_lines.close())
         elif fd == self.server_out:
@@ -302,10 +340,8 @@ class Pump:
                 self._on(Event.STOP)
 
     def _deliver(self, output: Output) -> None:
-        for chunk in output.to_server:
-            self.to_server.send(chunk)
-        for chunk in output.to_client:
-            self.to_client.send(chunk)
+        self.to_server.send(output.to_server)
+        self.to_client.send(output.to_client)
         for note in output.notes:
             self._say_raw(self.relay_notes.feed(note))
         self.decided += output.decisions
@@ -449,6 +485,18 @@ def _set_nonblocking(fd: int) -> int:
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
     return flags
+
+
+def _grow_pipe(fd: int) -> None:
+    """A pipe of PIPE_SIZE, so a large message crosses in 16 times fewer reads, writes and wake-ups. Not a
+    pipe, or over the system's pipe-max-size or the user's pipe-user-pages limits: it stays as it is. Only
+    two per session: a user's pipes count against pipe-user-pages-soft (64 MiB), past which the kernel
+    gives that user's new pipes two pages."""
+    try:
+        if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < PIPE_SIZE:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass
 
 
 def _first_child(pid: int) -> int | None:
