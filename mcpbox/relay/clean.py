@@ -13,7 +13,7 @@ from typing import Any
 
 from mcpbox.profile import Profile
 from mcpbox.relay import filters, jsonrpc
-from mcpbox.relay.jsonrpc import Message
+from mcpbox.relay.jsonrpc import Later, Message
 
 # call arguments as the audit line hashes them; built once, as json.dumps with options builds one per call
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
@@ -29,8 +29,8 @@ class Cleaner:
         """The message (with `body`, which a rewrite may have changed) as the client may see it: its original
         bytes unless something had to go; None when that something is in its id or method."""
         raw = message.raw
-        suspect = filters.suspect(raw)
-        if body is message.body and not suspect and not self.redact.may_apply(raw):
+        suspect, may_redact = raw.scan if isinstance(raw, Later) else self.scan(raw)
+        if body is message.body and not suspect and not may_redact:
             return raw
         readable = self.readable
         if not suspect:
@@ -46,6 +46,12 @@ class Cleaner:
         cleaned = {key: value if key in ("jsonrpc", "id", "method") else filters.walk(value, change, True, number)
                    for key, value in body.items()}
         return raw if cleaned == message.body else jsonrpc.dumps(cleaned)
+
+    def scan(self, raw: bytes) -> tuple[bool, bool]:
+        """What the raw prefilters say of a message's bytes: (it may hold something to clean, it may hold
+        something to clean or redact)."""
+        suspect = filters.suspect(raw)
+        return suspect, suspect or self.redact.may_apply(raw)
 
     def for_log(self, value: Any) -> Any:
         """A value from a peer as the audit log may keep it."""

@@ -24,7 +24,7 @@ from mcpbox.errors import one_line
 from mcpbox.profile import Profile
 from mcpbox.relay import filters, jsonrpc
 from mcpbox.relay.clean import Cleaner
-from mcpbox.relay.framing import LineFramer, Oversize
+from mcpbox.relay.framing import HEAD_BYTES, LineFramer, Oversize
 from mcpbox.relay.interface import Decision, Output
 from mcpbox.relay.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Invalid, Message
 from mcpbox.relay.judge import Judge, Refusal
@@ -33,6 +33,7 @@ from mcpbox.relay.rewrite import Hidden, Rewriter
 from mcpbox.relay.session import CLIENT, PEER, SERVER, Pending, Session
 
 ENVELOPE_RULE = "a secret or an invisible character in its id or method"
+LARGE = 1 << 20  # bytes from which a server message is let go of while it is parsed (`_large`)
 _CONTENT = re.compile(rb"\S")  # a frame's first byte that is not blank, found without copying the frame
 
 
@@ -132,8 +133,10 @@ class Firewall:
 
     def _receive(self, sender: str, data: bytes) -> Output:
         output = Output()
-        for frame in self.framers[sender].feed(data):
-            self._frame(sender, frame, output)
+        frames = self.framers[sender].feed(data)
+        frames.reverse()
+        while frames:  # each frame handed over alone: `_large` lets go of its bytes
+            self._frame(sender, frames.pop(), output)
         return self._with_notes(output)
 
     def _frame(self, sender: str, frame: bytes | Oversize, output: Output) -> None:
@@ -145,9 +148,21 @@ class Firewall:
         content = _CONTENT.search(frame)
         if content is None:
             return
-        if sender == SERVER and frame[content.start():content.start() + 1] not in (b"{", b"["):
+        first = frame[content.start():content.start() + 1]
+        del content  # a match holds its subject: `frame` must have no other holder when it goes
+        if sender == SERVER and first not in (b"{", b"["):
             line = filters.printable(frame[:4096].decode(errors="replace"))
             output.notes.append(f"[server stdout, not JSON-RPC] {line}\n".encode())
+            return
+        if sender == SERVER and first == b"{" and len(frame) > LARGE:
+            head, size, scan = frame[:HEAD_BYTES], len(frame), self.clean.scan(frame)
+            try:
+                text = jsonrpc.decode(frame)
+            except Invalid as invalid:
+                self._refuse_frame(SERVER, head, invalid, size, output)
+                return
+            del frame
+            self._large(jsonrpc.Later(text, size, scan), head, output)
             return
         try:
             body = jsonrpc.loads(frame)
@@ -161,6 +176,24 @@ class Firewall:
         forward = self._message(sender, message, output)
         if forward is not None:
             _outbox(output, PEER[sender]).append(forward + b"\n")
+
+    def _large(self, later: jsonrpc.Later, head: bytes, output: Output) -> None:
+        """A large message from the server (a result of megabytes), judged like any other while it is held at
+        most twice at a time: its bytes went once their text was decoded (after the prefilters read them), and
+        come back from the text, when it passes unchanged, once its parsed form is gone. Its newline is
+        written apart (the pump writes both in one call), so that the bytes are never copied."""
+        try:
+            message = jsonrpc.classify(jsonrpc.parse(later.text, head), later)
+        except Invalid as invalid:
+            self._refuse_frame(SERVER, head, invalid, later.size, output)
+            return
+        forward = self._message(SERVER, message, output)
+        if forward is None:
+            return
+        if forward is later:
+            del message
+            forward = later.text.encode()
+        output.to_client += (forward, b"\n")
 
     def _batch(self, sender: str, items: list[Any], frame: bytes, output: Output) -> None:
         """A 2025-03-26 batch. Each element is judged alone, so nothing denied rides along, and mcpbox's
@@ -251,7 +284,7 @@ class Firewall:
             return None
         audited = method == "tools/call" and self.profile.audit.arguments != "none"
         arguments = message.params.get("arguments") if audited else None
-        session.pending[sender][key] = Pending(method, name, self.clock(), len(message.raw), arguments)
+        session.pending[sender][key] = Pending(method, name, self.clock(), message.size, arguments)
         return forward
 
     def _notification(self, sender: str, message: Message, output: Output) -> bytes | None:
@@ -272,14 +305,14 @@ class Firewall:
         pending = self.session.answered_by(responder, message.id_key)
         if pending is None:
             self._audit(responder, None, message.id, None, "drop",
-                        f"response to an id the {PEER[responder]} never sent", len(message.raw))
+                        f"response to an id the {PEER[responder]} never sent", message.size)
             return None
         answer = self.rewrite.answer(responder, pending, message)
         for hidden in answer.hidden:
             self._hidden(hidden)
         self._audit(responder, pending.method, message.id, pending.name, answer.decision, answer.rule, pending.size,
                     duration=self.clock() - pending.started, arguments=pending.arguments,
-                    response_bytes=len(message.raw))
+                    response_bytes=message.size)
         if answer.replaced is not None:
             return answer.replaced
         if responder == CLIENT:
@@ -295,7 +328,7 @@ class Firewall:
 
     def _refuse(self, sender: str, message: Message, name: Any, refusal: Refusal, output: Output) -> None:
         """The audit line, and the sender's answer when it waits for one."""
-        self._audit(sender, message.method, message.id, name, refusal.decision, refusal.rule, len(message.raw))
+        self._audit(sender, message.method, message.id, name, refusal.decision, refusal.rule, message.size)
         if message.kind == jsonrpc.REQUEST:
             reply = jsonrpc.tool_error(message.id, refusal.text) if refusal.code is None else \
                 jsonrpc.error(message.id, refusal.code, refusal.text)
@@ -307,7 +340,7 @@ class Firewall:
             output.to_server.append(jsonrpc.error(message.id, INVALID_REQUEST, f"mcpbox: refused, {ENVELOPE_RULE}")
                                     + b"\n")
         self._audit(SERVER, self.clean.method_for_log(message.method), None, None, "drop", ENVELOPE_RULE,
-                    len(message.raw))
+                    message.size)
         self._notes.append(_said(f"dropped a {message.kind} from the server: {ENVELOPE_RULE}"))
 
     def _end_pending(self, sender: str, request_id: Any) -> None:

@@ -29,7 +29,8 @@ class Decision(NamedTuple):
 
 
 class Output:
-    """What the relay wants sent, in order, to each side, lines for the user's stderr, the decisions to audit,
+    """What the relay wants sent, in order, to each side (each list's chunks written back to back make whole
+    lines: a large message and its newline come as two), lines for the user's stderr, the decisions to audit,
     and whether the pin store has changes to save."""
 
     __slots__ = ("to_server", "to_client", "notes", "decisions", "pins_changed")

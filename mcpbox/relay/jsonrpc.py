@@ -31,14 +31,15 @@ class Invalid(Exception):
 
 
 class Message:
-    """One JSON-RPC message, with the exact bytes it arrived as."""
+    """One JSON-RPC message, with the exact bytes it arrived as (a `Later` for a large one) and their length."""
 
-    __slots__ = ("kind", "body", "raw", "id", "method")
+    __slots__ = ("kind", "body", "raw", "size", "id", "method")
 
     def __init__(self, kind: str, body: dict[str, Any], raw: bytes) -> None:
         self.kind = kind
         self.body = body
         self.raw = raw
+        self.size = raw.size if isinstance(raw, Later) else len(raw)
         self.id = body.get("id")
         self.method: str | None = body.get("method")
 
@@ -50,6 +51,22 @@ class Message:
     @property
     def id_key(self) -> str:
         return id_key(self.id)
+
+
+class Later(bytes):
+    """Stands in for a large message's bytes, let go while it is parsed so that the bytes, their text and the
+    parsed message are never held at once (three times its size). The bytes are made again from the text once
+    the parsed message is gone: exactly, as the text was decoded from strict UTF-8. Empty itself; each is a
+    distinct object, so `forward is message.raw` still says "unchanged"."""
+
+    text: str
+    size: int
+    scan: tuple[bool, bool]  # what the prefilters said of the bytes (`Cleaner.scan`), before they went
+
+    def __new__(cls, text: str, size: int, scan: tuple[bool, bool]) -> Later:
+        later = super().__new__(cls)
+        later.text, later.size, later.scan = text, size, scan
+        return later
 
 
 def id_key(value: Any) -> str:
@@ -82,19 +99,28 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no
 
 def loads(raw: bytes) -> Any:
     """Parse strictly; raises Invalid."""
+    return parse(decode(raw), raw)
+
+
+def decode(raw: bytes) -> str:
+    """The text of a frame; strict: json.loads(bytes) would take UTF-16/32 and encoded surrogates."""
     try:
-        text = raw.decode("utf-8")  # strict: json.loads(bytes) would take UTF-16/32 and encoded surrogates
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Invalid(PARSE_ERROR, "not valid UTF-8", id_from_head(raw)) from None
+
+
+def parse(text: str, head: bytes) -> Any:
+    """Parse a frame's text strictly; raises Invalid, with the id read from `head` (the frame's first bytes)."""
     try:
         body = _DECODER.decode(text)
     except Invalid as error:
-        error.id = id_from_head(raw)
+        error.id = id_from_head(head)
         raise
     except (ValueError, RecursionError) as error:
-        raise Invalid(PARSE_ERROR, f"not valid JSON ({error})", id_from_head(raw)) from None
-    if (len(raw) > 4096 or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH) and _too_deep(body):
-        raise Invalid(INVALID_REQUEST, f"nested deeper than {MAX_DEPTH}", id_from_head(raw))
+        raise Invalid(PARSE_ERROR, f"not valid JSON ({error})", id_from_head(head)) from None
+    if (len(text) > 4096 or text.count("[") + text.count("{") > MAX_DEPTH) and _too_deep(body):
+        raise Invalid(INVALID_REQUEST, f"nested deeper than {MAX_DEPTH}", id_from_head(head))
     return body
 
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import held_bytes
 from mcpbox import profile as profiles
 from mcpbox.relay import filters, jsonrpc, policy
+from mcpbox.relay import firewall as firewall_module
 from mcpbox.relay.firewall import Firewall
 from mcpbox.relay.framing import HEAD_BYTES, LineFramer, Oversize
 from mcpbox.relay.jsonrpc import Invalid
@@ -1439,3 +1440,65 @@ def test_a_secret_of_digits_is_redacted_as_a_number_too():
     assert out.to_client == [] and parsed(out.to_server)[0]["error"]["code"] == -32600
     session.server(line({"jsonrpc": "2.0", "id": 48151623, "result": {}}))
     assert "48151623" not in session.audit_text() and len(session.audit()) >= 2
+
+
+# -- large messages: held at most twice, judged like any other ------------------------------------------------
+
+
+LARGE_PROFILE = PROFILE.replace(b"message_mb = 1", b"message_mb = 8")
+
+
+def large_answer(id: Any, text: str) -> bytes:
+    """An answer over the firewall's LARGE, with `text` in the middle of 3 MiB of plain prose."""
+    filler = "plain words of a long result\n" * (1 << 16)
+    return answer(id, {"content": [{"type": "text", "text": filler + text + filler}]})
+
+
+def fed(session: Session, data: bytes, piece: int = 1 << 16):
+    """`data` as the pump hands it over, in reads of `piece` bytes; the outputs' chunks to the client joined."""
+    outputs = [session.server(data[at:at + piece]) for at in range(0, len(data), piece)]
+    return outputs, b"".join(chunk for output in outputs for chunk in output.to_client)
+
+
+def test_a_large_clean_result_passes_byte_for_byte_and_is_audited_with_its_size():
+    session = Session(LARGE_PROFILE)
+    session.pending_call(7, name="echo", arguments={})
+    data = large_answer(7, "nothing to change here")
+    assert len(data) > firewall_module.LARGE, "control: the large path is taken"
+    outputs, sent = fed(session, data)
+    assert sent == data
+    assert outputs[-1].to_client[-1] == b"\n", "its newline written apart: the bytes are not copied to add it"
+    (line,) = [record for record in session.audit() if record.get("id") == 7]
+    assert line["decision"] == "allow" and line["response_bytes"] == len(data) - 1
+
+
+@pytest.mark.parametrize("inside, gone", [("key AKIAABCDEFGHIJKLMNOP here", "AKIAABCDEFGHIJKLMNOP"),
+                                          ("hid\u200bden", "\u200b"), ("\x1b[31mred", "\x1b[31m")])
+def test_a_large_result_is_redacted_and_cleaned_as_a_small_one(inside, gone):
+    session = Session(LARGE_PROFILE)
+    session.pending_call(8, name="echo", arguments={})
+    _, sent = fed(session, large_answer(8, inside))
+    (reply,) = answers([sent])
+    text = reply["result"]["content"][0]["text"]
+    assert gone not in text and len(text) > firewall_module.LARGE
+
+
+def test_a_large_broken_answer_is_dropped_and_its_request_answered():
+    session = Session(LARGE_PROFILE)
+    session.pending_call(9, name="echo", arguments={})
+    broken = large_answer(9, "x")[:-3] + b"\n"  # its closing brackets cut off
+    outputs, sent = fed(session, broken)
+    (reply,) = answers([sent])
+    assert reply["id"] == 9 and "dropped" in reply["error"]["message"]
+    assert any(b"dropped a message from the server" in note for output in outputs for note in output.notes)
+    bad_utf8 = large_answer(10, "MARK").replace(b"MARK", b"\xff")
+    session.pending_call(10, name="echo", arguments={})
+    _, sent = fed(session, bad_utf8)
+    assert answers([sent])[0]["error"]["message"].endswith("not valid UTF-8")
+
+
+def test_a_large_answer_to_no_request_never_reaches_the_client():
+    session = Session(LARGE_PROFILE)
+    _, sent = fed(session, large_answer(11, "x"))
+    assert sent == b""
+    assert [record["rule"] for record in session.audit()] == ["response to an id the client never sent"]
