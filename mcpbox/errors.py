@@ -62,10 +62,14 @@ class RelayError(McpboxError):
     exit_status = EXIT_RELAY
 
 
+# C0 and C1 controls but tab, shown as escapes: a peer's words must not drive the terminal a log is read on
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code != 0x09}
+
+
 def one_line(text: str) -> str:
     """`mcpbox: TEXT` as a single line: a path or a peer's words holding a line break cannot make it look like
-    two messages, or like another program's."""
-    return "mcpbox: " + " ".join(text.splitlines())
+    two messages, or like another program's, nor a control character reach the terminal."""
+    return "mcpbox: " + " ".join(text.splitlines()).translate(_CONTROLS)
 
 
 def say(text: str) -> None:

@@ -32,4 +32,5 @@ def test_mcpbox_says_one_line_whatever_the_text_holds():
 
     assert one_line("cannot write the audit log /tmp/a\nmcpbox: all is well\r\n") == \
         "mcpbox: cannot write the audit log /tmp/a mcpbox: all is well"
-    assert one_line("plain") == "mcpbox: plain"
+    assert one_line("plain\ttabbed") == "mcpbox: plain\ttabbed"
+    assert one_line("host \x1b]0;owned\x07 \x9b") == "mcpbox: host \\x1b]0;owned\\x07 \\x9b", "no control reaches a terminal"

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from mcpbox.egress import rules
+from mcpbox.errors import say
 
 SOCKET_NAME = "egress.sock"
 HEADER_LIMIT = 64 * 1024
@@ -197,7 +198,7 @@ class Proxy:
                                      "rule": decision.rule}
         if not decision.allowed or decision.address is None:
             record["decision"] = "deny"
-            self._say_once(f"{host}:{port}", f"mcpbox: refused the server's connection to {host}:{port}: "
+            self._say_once(f"{host}:{port}", f"refused the server's connection to {host}:{port}: "
                                              f"{decision.rule}")
             return None, record
         try:
@@ -233,7 +234,7 @@ class Proxy:
             if key in self._said:
                 return
             self._said.add(key)
-        os.write(2, (line + "\n").encode(errors="replace"))
+        say(line)
 
 
 def _pump(client: socket.socket, upstream: socket.socket, sent: int) -> tuple[int, int]:

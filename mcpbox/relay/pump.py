@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from mcpbox.errors import RelayError
+from mcpbox.errors import RelayError, one_line
 from mcpbox.relay.interface import Decision, Output, Relay
 from mcpbox.relay.lifecycle import Action, Event, Stage, step
 from mcpbox.relay.stderr import StderrLines
@@ -396,11 +396,10 @@ class Pump:
             try:
                 diagnosis = self.explain(tail, status, stalled_after)
             except Exception as error:  # a diagnosis must never cost the client its answer
-                self._say_raw(self.relay_notes.feed(f"mcpbox: no diagnosis ({type(error).__name__}: {error})\n"
-                                                    .encode()))
+                self._say_raw(self.relay_notes.feed(_said(f"no diagnosis ({type(error).__name__}: {error})")))
         if diagnosis is not None:
             for line in diagnosis.lines():
-                self._say_raw(self.relay_notes.feed(b"mcpbox: " + line.encode() + b"\n"))
+                self._say_raw(self.relay_notes.feed(_said(line)))
         self._deliver(self.relay.server_gone(diagnosis.message() if diagnosis is not None else None))
         self._record()
 
@@ -479,6 +478,10 @@ class Pump:
 
 def _note(signum: int, frame: object) -> None:
     """Signals only wake the loop (through the wakeup fd); the loop acts on them."""
+
+
+def _said(text: str) -> bytes:
+    return (one_line(text) + "\n").encode()
 
 
 def _set_nonblocking(fd: int) -> int:
