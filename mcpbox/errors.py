@@ -8,7 +8,7 @@ and all of them from the server's own status.
 
 from __future__ import annotations
 
-import os
+import sys
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in mcpbox, not in what it was given
@@ -76,6 +76,7 @@ def say(text: str) -> None:
     """mcpbox's one line on stderr (clients keep it in their logs). It never raises: a client may have closed
     stderr, and a line lost must not stop the server."""
     try:
-        os.write(2, (one_line(text) + "\n").encode(errors="replace"))
-    except OSError:
+        sys.stderr.write(one_line(text) + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # ValueError: a closed sys.stderr
         pass
