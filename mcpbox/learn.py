@@ -175,6 +175,10 @@ def network_lines(network: bool | tuple[str, ...], connections: Sequence[dict[st
     return [*lines, "]"]
 
 
+def _description(command: list[str]) -> str:
+    return f"learned from a session of {os.path.basename(command[0])}" if command else "learned"
+
+
 def render(learner: Learner) -> str:
     base = learner.loaded.profile
     sandbox, limits = base.sandbox, base.limits
@@ -189,7 +193,7 @@ def render(learner: Learner) -> str:
              f"#   {' '.join(learner.command)}",
              f"# under the profile {learner.loaded.path}. Everything below was granted there; what the session",
              "# did not use is left out. Review it before use.",
-             f"description = {value(f'learned from a session of {os.path.basename(learner.command[0])}' if learner.command else 'learned')}",
+             f"description = {value(_description(learner.command))}",
              "", "[sandbox]", *network_lines(sandbox.network, learner.connections),
              "# as the base profile: learning grants nothing it does not"]
     lines += [f"read_only = {value(list(sandbox.read_only))}", f"read_write = {value(list(sandbox.read_write))}",

@@ -93,7 +93,8 @@ class Rewriter:
         if pending.method == "roots/list" and isinstance(result.get("roots"), list):
             kept = self._granted_roots(result["roots"])
             if kept != result["roots"]:
-                return Answer({**body, "result": {**result, "roots": kept}}, "filter", "roots outside the sandbox's binds")
+                return Answer({**body, "result": {**result, "roots": kept}}, "filter",
+                              "roots outside the sandbox's binds")
         return Answer(body, decision)
 
     def _narrow_params(self, method: str | None, params: dict[str, Any]) -> bool:
@@ -143,7 +144,8 @@ class Rewriter:
         for request in requests.values():
             asks = self.judge.asked_of_client(request.get("method") if isinstance(request, dict) else None)
             if asks is not None:
-                reason = f"mcpbox: {pending.name or pending.method} asked the client for {asks}, which the profile refuses"
+                reason = (f"mcpbox: {pending.name or pending.method} asked the client for {asks}, which the profile "
+                          "refuses")
                 replaced = jsonrpc.tool_error(request_id, reason) if pending.method == "tools/call" else \
                     jsonrpc.error(request_id, INVALID_REQUEST, reason)
                 return f"client.{asks}", replaced
@@ -166,7 +168,8 @@ class Rewriter:
                 continue
             # Its name or URI stays exact: the client calls the item by it.
             kept.append({**filters.walk(item, filters.clean_definition_text, keys=True), naming: name})
-        kept = [item for item in kept if (kind, item[naming]) not in self.session.changed]  # a later duplicate changed it
+        # a later duplicate may have changed an item kept earlier
+        kept = [item for item in kept if (kind, item[naming]) not in self.session.changed]
         self.session.listed.setdefault(kind, set()).update(item[naming] for item in kept)
         return {**result, key: kept}, tuple(hidden)
 
