@@ -145,11 +145,15 @@ class Firewall:
                                jsonrpc.id_from_head(frame.head))
             self._refuse_frame(sender, frame.head, too_long, frame.size, output)
             return
-        content = _CONTENT.search(frame)
-        if content is None:
+        first = frame[:1]
+        if first.isspace():  # blanks before the message (rare): found without copying the frame
+            content = _CONTENT.search(frame)
+            if content is None:
+                return
+            first = frame[content.start():content.start() + 1]
+            del content  # a match holds its subject: `frame` must have no other holder when it goes
+        elif not first:
             return
-        first = frame[content.start():content.start() + 1]
-        del content  # a match holds its subject: `frame` must have no other holder when it goes
         if sender == SERVER and first not in (b"{", b"["):
             line = filters.printable(frame[:4096].decode(errors="replace"))
             output.notes.append(f"[server stdout, not JSON-RPC] {line}\n".encode())
@@ -274,7 +278,8 @@ class Firewall:
         if busy:
             self._refuse(sender, message, None, Refusal(busy, f"mcpbox: {busy}", INVALID_REQUEST), output)
             return None
-        name, refusal = self.judge.request(sender, method, message.params)
+        params = message.params
+        name, refusal = self.judge.request(sender, method, params)
         if refusal is not None:
             self._refuse(sender, message, name, refusal, output)
             return None
@@ -283,7 +288,7 @@ class Firewall:
             self._refuse_envelope(message, output)
             return None
         audited = method == "tools/call" and self.profile.audit.arguments != "none"
-        arguments = message.params.get("arguments") if audited else None
+        arguments = params.get("arguments") if audited else None
         session.pending[sender][key] = Pending(method, name, self.clock(), message.size, arguments)
         return forward
 

@@ -19,6 +19,7 @@ from mcpbox.relay.session import CLIENT, Session
 # server-to-client requests -> the client capability they need
 CLIENT_ASKS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 URI_KINDS = ("resource", "template")  # judged by the resource globs, named by a URI that stays exact
+clean_name = filters.clean_definition_text  # a name as the client is shown it
 AS_RESULT = None  # a Refusal's code for a tool result with isError, where a protocol error would be wrong
 
 
@@ -156,7 +157,3 @@ class Judge:
         if kind not in URI_KINDS and clean_name(name) != name:
             return "invisible characters in the name"
         return f"{kind}s.{self.rules[kind].refusing_list(name)}"
-
-
-def clean_name(text: str) -> str:
-    return filters.clean_definition_text(text)
