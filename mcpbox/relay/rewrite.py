@@ -9,7 +9,7 @@ capability the profile refuses fails the request it answers. Results are
 values; the firewall audits them.
 """
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from mcpbox.paths import within
 from mcpbox.relay import filters, jsonrpc
@@ -31,22 +31,30 @@ LISTS = {  # method -> (result key, item kind, field naming the item, pinned fie
 }
 
 
-class Hidden(NamedTuple):
-    """An item withheld because its definition changed since it was pinned."""
+class Hidden:
+    """An item withheld because its definition changed since it was pinned. (Plain classes here: a NamedTuple
+    costs ~0.1 ms to make at import, on every launch.)"""
 
-    kind: str  # tool, prompt, template, or instructions
-    name: str | None  # None for the server's instructions
-    fields: tuple[str, ...]  # the pinned fields that changed
+    __slots__ = ("kind", "name", "fields")
+
+    def __init__(self, kind: str, name: str | None, fields: tuple[str, ...]) -> None:
+        self.kind = kind  # tool, prompt, template, or instructions
+        self.name = name  # None for the server's instructions
+        self.fields = fields  # the pinned fields that changed
 
 
-class Answer(NamedTuple):
+class Answer:
     """An answer to a request, as it may go on."""
 
-    body: dict[str, Any]  # the message's own body when nothing changed
-    decision: str  # allow, error, filter or deny, for the audit line
-    rule: str | None = None
-    replaced: bytes | None = None  # mcpbox's own answer in its place
-    hidden: tuple[Hidden, ...] = ()
+    __slots__ = ("body", "decision", "rule", "replaced", "hidden")
+
+    def __init__(self, body: dict[str, Any], decision: str, rule: str | None = None, replaced: bytes | None = None,
+                 hidden: tuple[Hidden, ...] = ()) -> None:
+        self.body = body  # the message's own body when nothing changed
+        self.decision = decision  # allow, error, filter or deny, for the audit line
+        self.rule = rule
+        self.replaced = replaced  # mcpbox's own answer in its place
+        self.hidden = hidden
 
 
 class Rewriter:
