@@ -8,6 +8,7 @@ relay's memory stays bounded whatever a peer sends.
 from typing import NamedTuple
 
 HEAD_BYTES = 4096
+LARGE_LINE = 1 << 20  # a line handed over as its buffer, not copied
 
 
 class Oversize(NamedTuple):
@@ -21,12 +22,11 @@ Frame = bytes | Oversize
 class LineFramer:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._chunks: list[bytes | bytearray] = []  # the incomplete line, as it arrived: joined once, when it ends
-        self._held = 0
+        self._line = bytearray()  # the incomplete line: grown in place (a large one by mremap, never copied whole)
         self._skipped: Oversize | None = None  # the oversize line being skipped, so far
 
     def feed(self, data: bytes) -> list[Frame]:
-        if not self._held and self._skipped is None and data.endswith(b"\n") \
+        if not self._line and self._skipped is None and data.endswith(b"\n") \
                 and data.find(b"\n") == len(data) - 1 and len(data) <= self.max_bytes:
             return [data[:-1]]  # the common case: exactly one whole line
         frames: list[Frame] = []
@@ -34,42 +34,37 @@ class LineFramer:
         while True:
             end = data.find(b"\n", start)
             if end < 0:
-                self._keep(data[start:])
+                self._keep(data, start, len(data))
                 return frames
-            self._keep(data[start:end])
+            self._keep(data, start, end)
             if self._skipped is not None:
                 frames.append(self._skipped)
                 self._skipped = None
             else:
-                frames.append(b"".join(self._chunks))
-            self._chunks.clear()
-            self._held = 0
+                frames.append(self._taken())
             start = end + 1
 
     def pending(self) -> int:
         """Bytes of an incomplete line held (a peer that closes mid-line leaves them)."""
-        return self._held
+        return len(self._line)
 
-    def _keep(self, piece: bytes) -> None:
+    def _taken(self) -> bytes | bytearray:
+        """The line ended: handed over whole. A large one goes as the buffer itself (a copy would hold it
+        twice); a small one as bytes."""
+        line, self._line = self._line, bytearray()
+        return line if len(line) > LARGE_LINE else bytes(line)
+
+    def _keep(self, data: bytes, start: int, end: int) -> None:
+        size = end - start
         if self._skipped is not None:  # the head grows to HEAD_BYTES however the line was cut
             head = self._skipped.head
             if len(head) < HEAD_BYTES:
-                head += piece[:HEAD_BYTES - len(head)]
-            self._skipped = Oversize(head, self._skipped.size + len(piece))
-        elif self._held + len(piece) > self.max_bytes:
-            head = b""
-            for chunk in self._chunks:  # never a copy of the whole line: memory stays bounded
-                head += chunk[:HEAD_BYTES - len(head)]
-                if len(head) >= HEAD_BYTES:
-                    break
-            self._skipped = Oversize(head + piece[:HEAD_BYTES - len(head)], self._held + len(piece))
-            self._chunks.clear()
-            self._held = 0
-        elif piece:
-            if len(piece) >= HEAD_BYTES:
-                self._chunks.append(piece)
-            elif self._chunks and isinstance(self._chunks[-1], bytearray):
-                self._chunks[-1] += piece  # a drip of small reads costs no per-object overhead
-            else:
-                self._chunks.append(bytearray(piece))
-            self._held += len(piece)
+                head += data[start:min(end, start + HEAD_BYTES - len(head))]
+            self._skipped = Oversize(head, self._skipped.size + size)
+        elif len(self._line) + size > self.max_bytes:
+            held = len(self._line)
+            head = bytes(self._line[:HEAD_BYTES]) + data[start:min(end, start + max(0, HEAD_BYTES - held))]
+            self._skipped = Oversize(head, held + size)
+            self._line = bytearray()
+        elif size:
+            self._line += memoryview(data)[start:end]

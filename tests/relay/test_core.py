@@ -152,6 +152,17 @@ def test_a_line_split_across_chunks_comes_out_whole():
     assert framer.pending() == 0
 
 
+def test_a_large_line_comes_out_whole_and_a_small_one_as_bytes():
+    """A large line is handed over as the framer's own buffer (no second copy); the next starts afresh."""
+    framer = LineFramer(8 << 20)
+    line = bytes(range(32, 127)) * ((3 << 20) // 95)
+    frames = [frame for at in range(0, len(line), 1 << 20) for frame in framer.feed(line[at:at + (1 << 20)])]
+    assert frames == [] and framer.pending() == len(line)
+    (frame, small) = framer.feed(b"\nsmall\n")
+    assert frame == line and framer.pending() == 0
+    assert type(small) is bytes and small == b"small"
+
+
 def test_several_lines_in_one_chunk_and_a_tail_kept_for_later():
     framer = LineFramer(1024)
     assert framer.feed(b"one\ntwo\nthr") == [b"one", b"two"]
