@@ -72,6 +72,11 @@ def one_line(text: str) -> str:
     return "mcpbox: " + " ".join(text.splitlines()).translate(_CONTROLS)
 
 
+def said(text: str) -> bytes:
+    """mcpbox's line as bytes, for what writes raw bytes (the pump, the firewall's notes)."""
+    return (one_line(text) + "\n").encode()
+
+
 def say(text: str) -> None:
     """mcpbox's one line on stderr (clients keep it in their logs). It never raises: a client may have closed
     stderr, and a line lost must not stop the server."""

@@ -29,8 +29,8 @@ class Cleaner:
         """The message (with `body`, which a rewrite may have changed) as the client may see it: its original
         bytes unless something had to go; None when that something is in its id or method."""
         raw = message.raw
-        suspect, may_redact = raw.scan if isinstance(raw, Later) else self.scan(raw)
-        if body is message.body and not suspect and not may_redact:
+        suspect, may_change = raw.scan if isinstance(raw, Later) else self.scan(raw)
+        if body is message.body and not may_change:
             return raw
         readable = self.readable
         if not suspect:
@@ -49,7 +49,7 @@ class Cleaner:
 
     def scan(self, raw: bytes) -> tuple[bool, bool]:
         """What the raw prefilters say of a message's bytes: (it may hold something to clean, it may hold
-        something to clean or redact)."""
+        anything to change: something to clean or to redact)."""
         suspect = filters.suspect(raw)
         return suspect, suspect or self.redact.may_apply(raw)
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mcpbox.errors import one_line
+from mcpbox.errors import one_line, said
 from mcpbox.profile import Profile
 from mcpbox.relay import filters, jsonrpc
 from mcpbox.relay.clean import Cleaner
@@ -125,9 +125,6 @@ class Firewall:
 
     def shown(self, line: bytes) -> bytes:
         return self.clean.shown(line)
-
-    def pins_hint(self, action: str) -> str:
-        return f"mcpbox pins {action} {self.server_name}"
 
     # -- frames ------------------------------------------------------------------
 
@@ -255,7 +252,7 @@ class Firewall:
         if pending is not None:
             output.to_client.append(jsonrpc.error(request_id, INTERNAL_ERROR,
                                                   f"mcpbox: the server's answer was dropped: {invalid.reason}") + b"\n")
-        output.notes.append(_said(f"dropped a message from the server: {invalid.reason}"))
+        output.notes.append(said(f"dropped a message from the server: {invalid.reason}"))
 
     # -- messages ----------------------------------------------------------------
 
@@ -346,7 +343,7 @@ class Firewall:
                                     + b"\n")
         self._audit(SERVER, self.clean.method_for_log(message.method), None, None, "drop", ENVELOPE_RULE,
                     message.size)
-        self._notes.append(_said(f"dropped a {message.kind} from the server: {ENVELOPE_RULE}"))
+        self._notes.append(said(f"dropped a {message.kind} from the server: {ENVELOPE_RULE}"))
 
     def _end_pending(self, sender: str, request_id: Any) -> None:
         """A request of `sender`'s the other side will not answer now: forgotten, with its audit line."""
@@ -359,7 +356,8 @@ class Firewall:
 
     def _hidden(self, hidden: Hidden) -> None:
         """An item withheld for a change since it was pinned: audited, and said to the user and the client."""
-        see = f"See the change: {self.pins_hint('diff')}; if you trust it: {self.pins_hint('accept')}"
+        see = (f"See the change: mcpbox pins diff {self.server_name}; if you trust it: mcpbox pins accept "
+               f"{self.server_name}")
         if hidden.name is None:
             self._decisions.append(Decision(direction=SERVER, decision="hide", rule="changed since first seen",
                                             event="pin", kind=hidden.kind))
@@ -384,7 +382,7 @@ class Firewall:
 
     def _tell(self, text: str) -> None:
         """Said on stderr and to the client too, as a log message it shows (notifications/message)."""
-        self._notes.append(_said(text))
+        self._notes.append(said(text))
         self._told.append(json.dumps({"jsonrpc": "2.0", "method": "notifications/message", "params": {
             "level": "warning", "logger": "mcpbox", "data": self.clean.redact(one_line(text))}},
             ensure_ascii=False).encode() + b"\n")
@@ -402,11 +400,6 @@ class Firewall:
             self._told.clear()
         output.pins_changed = self.pins.dirty
         return output
-
-
-def _said(text: str) -> bytes:
-    """A line of mcpbox's for the user's stderr (the pump makes it printable and redacts it)."""
-    return (one_line(text) + "\n").encode()
 
 
 def _outbox(output: Output, side: str) -> list[bytes]:

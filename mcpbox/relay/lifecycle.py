@@ -47,9 +47,9 @@ class Step(NamedTuple):
 def step(stage: Stage, event: Event, exited: bool) -> Step | None:
     """What `event` does in `stage` (`exited`: the server's status is in); None when it changes nothing."""
     if event is Event.HURRY:
-        event = Event.STOP if stage is Stage.RUNNING else Event.DEADLINE if not exited else event
-        if event is Event.HURRY:
+        if exited:
             return None
+        event = Event.STOP if stage is Stage.RUNNING else Event.DEADLINE
     if event is Event.STOP:
         return Step(Stage.CLOSING, (Action.CLOSE_STDIN,), GRACE_SECONDS) if stage is Stage.RUNNING and not exited \
             else None

@@ -30,8 +30,8 @@ class Pins:
     taken of, and, once the server changed it, the changed definition waiting for the user (`mcpbox pins
     accept`). The firewall checks and updates them; saving them is the pump's (`PinStore.save`)."""
 
-    def __init__(self, pins: dict[str, dict[str, object]] | None = None) -> None:
-        self._pins: dict[str, dict[str, object]] = pins if pins is not None else {}
+    def __init__(self) -> None:
+        self._pins: dict[str, dict[str, object]] = {}
         self._dirty = False
 
     def check(self, kind: str, name: str, digests: dict[str, str],

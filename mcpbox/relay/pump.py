@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from mcpbox.errors import RelayError, one_line
+from mcpbox.errors import RelayError, said
 from mcpbox.relay.interface import Decision, Output, Relay
 from mcpbox.relay.lifecycle import Action, Event, Stage, step
 from mcpbox.relay.stderr import StderrLines
@@ -349,14 +349,15 @@ class Pump:
 
     def _record(self) -> None:
         """After a read's outputs went: their audit lines in one write, and the pins saved if they changed."""
-        if self.decided and self.audit is not None:
+        if self.decided:
             for decision in self.decided:
-                self.audit.write(**self.relay.audit_fields(decision))
-            self.audit.flush()
-        if self.observe is not None:
-            for decision in self.decided:
-                self.observe(decision)
-        self.decided.clear()
+                if self.audit is not None:
+                    self.audit.write(**self.relay.audit_fields(decision))
+                if self.observe is not None:
+                    self.observe(decision)
+            if self.audit is not None:
+                self.audit.flush()
+            self.decided.clear()
         if self.pins_changed and self.pins is not None:
             self.pins.save()
         self.pins_changed = False
@@ -396,10 +397,10 @@ class Pump:
             try:
                 diagnosis = self.explain(tail, status, stalled_after)
             except Exception as error:  # a diagnosis must never cost the client its answer
-                self._say_raw(self.relay_notes.feed(_said(f"no diagnosis ({type(error).__name__}: {error})")))
+                self._say_raw(self.relay_notes.feed(said(f"no diagnosis ({type(error).__name__}: {error})")))
         if diagnosis is not None:
             for line in diagnosis.lines():
-                self._say_raw(self.relay_notes.feed(_said(line)))
+                self._say_raw(self.relay_notes.feed(said(line)))
         self._deliver(self.relay.server_gone(diagnosis.message() if diagnosis is not None else None))
         self._record()
 
@@ -468,7 +469,7 @@ class Pump:
         """The watchdog's stop: said once, then the sandbox is killed."""
         if self.stop is None:
             self.stop = stop
-            self._say_raw(f"mcpbox: {stop.reason}; the server was stopped\n".encode())
+            self._say_raw(said(f"{stop.reason}; the server was stopped"))
         self._on(Event.LIMIT)
 
     def _client_gone(self) -> None:
@@ -478,10 +479,6 @@ class Pump:
 
 def _note(signum: int, frame: object) -> None:
     """Signals only wake the loop (through the wakeup fd); the loop acts on them."""
-
-
-def _said(text: str) -> bytes:
-    return (one_line(text) + "\n").encode()
 
 
 def _set_nonblocking(fd: int) -> int:
